@@ -1,0 +1,64 @@
+// api: what saem offers to programs: the HTTP server, BEIR evaluation, and the JSON shapes both
+// share with the CLI.
+#pragma once
+
+#include "generator/generator.h"
+#include "ingest/ingest.h"
+#include "retrieval/retrieval.h"
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <ostream>
+#include <string>
+
+namespace saem {
+
+nlohmann::json to_json(const Hit &hit);
+nlohmann::json to_json(const Answer &answer);
+nlohmann::json to_json(const DocumentInfo &doc);
+nlohmann::json to_json(const Stats &stats);
+// Parses {"path_prefix": "...", "metadata": {"key": value}}; throws std::invalid_argument.
+Filter filter_from_json(const nlohmann::json &filter);
+
+struct ServerOptions {
+    std::string db;
+    size_t max_body_bytes = 32u << 20;  // larger requests get 413
+    ChunkOptions chunking;
+};
+
+// The HTTP API over one index file. Each request opens its own connection to the store, so
+// readers run while a write is in progress (SQLite WAL); writes are serialised.
+class Server {
+public:
+    explicit Server(ServerOptions options);
+    ~Server();
+    // Binds; port 0 picks a free port. Returns the bound port, or -1.
+    int bind(const std::string &host, int port);
+    // Serves until stop() is called.
+    bool listen();
+    void stop();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+struct BeirOptions {
+    std::string db;  // empty: a temporary index, removed afterwards
+    std::string split = "test";
+    bool ignore_identical_ids = true;  // BEIR's rule: a hit whose id is the query's id is dropped
+    double heading_weight = 2.0;
+    ChunkOptions chunking;
+};
+
+struct BeirResult {
+    size_t queries = 0, documents = 0;
+    double ndcg10 = 0, recall100 = 0, mrr10 = 0;
+    double index_seconds = 0, search_seconds = 0;
+};
+
+// Indexes DIR/corpus.jsonl (title + text), runs DIR/queries.jsonl against DIR/qrels/<split>.tsv.
+BeirResult eval_beir(const std::string &dir, const BeirOptions &options, std::ostream &log);
+
+}  // namespace saem

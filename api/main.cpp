@@ -1,0 +1,252 @@
+// The saem command line.
+#include "api/api.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <set>
+
+namespace {
+
+using nlohmann::json;
+
+const char *usage = R"(saem: a retrieval-augmented answer engine over your documents
+
+usage:
+  saem index DIR [--db FILE] [--include GLOB]... [--exclude GLOB]... [--chunk-tokens N] [--overlap N]
+  saem search "QUERY" [--db FILE] [--k N] [--path PREFIX] [--meta KEY=VALUE]... [--json]
+  saem ask "QUESTION" [--db FILE] [--k N] [--path PREFIX] [--meta KEY=VALUE]... [--json]
+  saem serve [--db FILE] [--host 127.0.0.1] [--port 8080] [--max-body-mb 32]
+  saem eval beir DIR [--db FILE] [--split test] [--keep-identical-ids] [--json]
+  saem stats [--db FILE] [--json]
+
+--db defaults to ./saem.db.
+)";
+
+struct Args {
+    std::vector<std::string> positional;
+    std::multimap<std::string, std::string> options;
+    std::set<std::string> flags;
+
+    std::string get(const std::string &name, const std::string &fallback = "") const {
+        auto it = options.find(name);
+        return it == options.end() ? fallback : it->second;
+    }
+    std::vector<std::string> all(const std::string &name) const {
+        std::vector<std::string> out;
+        for (auto [it, end] = options.equal_range(name); it != end; ++it) out.push_back(it->second);
+        return out;
+    }
+    int get_int(const std::string &name, int fallback, int lo, int hi) const {
+        auto it = options.find(name);
+        if (it == options.end()) return fallback;
+        try {
+            size_t used = 0;
+            int v = std::stoi(it->second, &used);
+            if (used == it->second.size() && v >= lo && v <= hi) return v;
+        } catch (...) {
+        }
+        throw std::invalid_argument("--" + name + " must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+    }
+};
+
+const std::set<std::string> boolean_flags = {"json", "keep-identical-ids", "help"};
+
+Args parse(int argc, char **argv, int first) {
+    Args a;
+    for (int i = first; i < argc; ++i) {
+        std::string s = argv[i];
+        if (s.rfind("--", 0) == 0 && s.size() > 2) {
+            std::string name = s.substr(2);
+            if (auto eq = name.find('='); eq != std::string::npos) {
+                a.options.emplace(name.substr(0, eq), name.substr(eq + 1));
+            } else if (boolean_flags.count(name)) {
+                a.flags.insert(name);
+            } else {
+                if (i + 1 >= argc) throw std::invalid_argument("--" + name + " needs a value");
+                a.options.emplace(name, argv[++i]);
+            }
+        } else {
+            a.positional.push_back(s);
+        }
+    }
+    return a;
+}
+
+saem::Filter filter_from(const Args &a) {
+    saem::Filter f;
+    f.path_prefix = a.get("path");
+    for (const auto &kv : a.all("meta")) {
+        auto eq = kv.find('=');
+        if (eq == std::string::npos) throw std::invalid_argument("--meta takes KEY=VALUE");
+        f.metadata.emplace_back(kv.substr(0, eq), json(kv.substr(eq + 1)));
+    }
+    return f;
+}
+
+saem::ChunkOptions chunking_from(const Args &a) {
+    saem::ChunkOptions c;
+    c.max_tokens = a.get_int("chunk-tokens", c.max_tokens, 16, 8192);
+    c.overlap_tokens = a.get_int("overlap", c.overlap_tokens, 0, c.max_tokens / 2);
+    return c;
+}
+
+std::string location(const std::string &heading, int page) {
+    std::string s = heading;
+    if (page > 0) s += (s.empty() ? "" : ", ") + std::string("p. ") + std::to_string(page);
+    return s;
+}
+
+int cmd_index(const Args &a) {
+    if (a.positional.size() != 1) throw std::invalid_argument("index takes one folder");
+    saem::Store store(a.get("db", "saem.db"));
+    saem::IndexOptions opt;
+    opt.include = a.all("include");
+    opt.exclude = a.all("exclude");
+    opt.chunking = chunking_from(a);
+    opt.progress_bar = ::isatty(STDERR_FILENO);
+    saem::index_folder(store, a.positional[0], opt, std::cerr);
+    return 0;
+}
+
+int cmd_search(const Args &a) {
+    if (a.positional.size() != 1) throw std::invalid_argument("search takes one quoted query");
+    saem::Store store(a.get("db", "saem.db"));
+    saem::SearchOptions so;
+    so.k = a.get_int("k", 10, 1, 1000);
+    so.filter = filter_from(a);
+    bool tty = ::isatty(STDOUT_FILENO);
+    if (!a.flags.count("json") && tty) { so.mark_open = "\033[1m"; so.mark_close = "\033[0m"; }
+    auto hits = store.search(a.positional[0], so);
+    if (a.flags.count("json")) {
+        json out = json::array();
+        for (const auto &h : hits) out.push_back(saem::to_json(h));
+        std::cout << json{{"query", a.positional[0]}, {"hits", out}}.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+        return 0;
+    }
+    if (hits.empty()) {
+        std::cout << "no matches for: " << a.positional[0] << '\n';
+        return 0;
+    }
+    for (size_t i = 0; i < hits.size(); ++i) {
+        const auto &h = hits[i];
+        std::cout << i + 1 << ". " << h.path << "  (score " << std::fixed << std::setprecision(2) << h.score << ")\n";
+        std::string where = location(h.heading, h.page);
+        if (!where.empty()) std::cout << "   " << where << '\n';
+        std::string snippet = h.snippet;
+        for (char &c : snippet)
+            if (c == '\n') c = ' ';
+        std::cout << "   " << snippet << "\n\n";
+    }
+    return 0;
+}
+
+int cmd_ask(const Args &a) {
+    if (a.positional.size() != 1) throw std::invalid_argument("ask takes one quoted question");
+    saem::Store store(a.get("db", "saem.db"));
+    saem::AnswerOptions ao;
+    ao.k = a.get_int("k", ao.k, 1, 100);
+    ao.filter = filter_from(a);
+    saem::Answer ans = saem::answer_extractive(store, a.positional[0], ao);
+    if (a.flags.count("json")) {
+        json out = saem::to_json(ans);
+        out["question"] = a.positional[0];
+        std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+        return 0;
+    }
+    std::cout << ans.text << "\n";
+    if (!ans.citations.empty()) {
+        std::cout << "\nSources:\n";
+        for (const auto &c : ans.citations) {
+            std::cout << "[" << c.number << "] " << c.path;
+            std::string where = location(c.heading, c.page);
+            if (!where.empty()) std::cout << " — " << where;
+            std::cout << '\n';
+        }
+    }
+    std::cout << "\n(" << ans.note << ")\n";
+    return 0;
+}
+
+saem::Server *running_server = nullptr;
+
+int cmd_serve(const Args &a) {
+    saem::ServerOptions so;
+    so.db = a.get("db", "saem.db");
+    so.max_body_bytes = size_t(a.get_int("max-body-mb", 32, 1, 4096)) << 20;
+    std::string host = a.get("host", "127.0.0.1");
+    int port = a.get_int("port", 8080, 0, 65535);
+    saem::Server server(so);
+    int bound = server.bind(host, port);
+    if (bound < 0) throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port));
+    running_server = &server;
+    std::signal(SIGINT, [](int) { if (running_server) running_server->stop(); });
+    std::signal(SIGTERM, [](int) { if (running_server) running_server->stop(); });
+    std::cerr << "saem serving " << so.db << " on http://" << host << ":" << bound << std::endl;
+    server.listen();
+    running_server = nullptr;
+    return 0;
+}
+
+int cmd_eval(const Args &a) {
+    if (a.positional.size() != 2 || a.positional[0] != "beir") throw std::invalid_argument("usage: saem eval beir DIR");
+    saem::BeirOptions bo;
+    bo.db = a.get("db");
+    bo.split = a.get("split", "test");
+    bo.ignore_identical_ids = !a.flags.count("keep-identical-ids");
+    bo.chunking = chunking_from(a);
+    if (a.options.count("heading-weight")) bo.heading_weight = std::stod(a.get("heading-weight"));
+    saem::BeirResult r = saem::eval_beir(a.positional[1], bo, std::cerr);
+    if (a.flags.count("json")) {
+        std::cout << json{{"dataset", a.positional[1]}, {"mode", "lexical"}, {"queries", r.queries}, {"documents", r.documents},
+                          {"ndcg@10", r.ndcg10}, {"recall@100", r.recall100}, {"mrr@10", r.mrr10},
+                          {"index_seconds", r.index_seconds}, {"search_seconds", r.search_seconds}}.dump(2) << '\n';
+        return 0;
+    }
+    std::cout << std::fixed << std::setprecision(4) << "queries " << r.queries << ", documents " << r.documents << '\n'
+              << "nDCG@10    " << r.ndcg10 << '\n'
+              << "Recall@100 " << r.recall100 << '\n'
+              << "MRR@10     " << r.mrr10 << '\n'
+              << std::setprecision(2) << "index " << r.index_seconds << " s, search " << r.search_seconds << " s ("
+              << (r.queries ? 1000.0 * r.search_seconds / double(r.queries) : 0) << " ms/query)\n";
+    return 0;
+}
+
+int cmd_stats(const Args &a) {
+    saem::Store store(a.get("db", "saem.db"));
+    json s = saem::to_json(store.stats());
+    std::cout << (a.flags.count("json") ? s.dump(2) : s.dump()) << '\n';
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "help")) {
+        std::cout << usage;
+        return argc < 2 ? 2 : 0;
+    }
+    std::string cmd = argv[1];
+    try {
+        Args a = parse(argc, argv, 2);
+        if (a.flags.count("help")) { std::cout << usage; return 0; }
+        if (cmd == "index") return cmd_index(a);
+        if (cmd == "search") return cmd_search(a);
+        if (cmd == "ask") return cmd_ask(a);
+        if (cmd == "serve") return cmd_serve(a);
+        if (cmd == "eval") return cmd_eval(a);
+        if (cmd == "stats") return cmd_stats(a);
+        std::cerr << "saem: unknown command '" << cmd << "'\n" << usage;
+        return 2;
+    } catch (const std::invalid_argument &e) {
+        std::cerr << "saem " << cmd << ": " << e.what() << "\n";
+        return 2;
+    } catch (const std::exception &e) {
+        std::cerr << "saem " << cmd << ": " << e.what() << "\n";
+        return 1;
+    }
+}

@@ -1,0 +1,96 @@
+#include "generator/generator.h"
+#include "nn/nn.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace saem {
+
+Answer answer_extractive(Store &store, const std::string &question, const AnswerOptions &opt) {
+    Answer answer;
+    answer.note = "No generator model is configured, so this answer quotes the most relevant sentences verbatim. "
+                  "A generator model would compose a direct answer from the same cited sources.";
+    SearchOptions so;
+    so.k = opt.k;
+    so.filter = opt.filter;
+    so.snippets = false;
+    std::vector<Hit> hits = store.search(question, so);
+
+    std::map<std::string, double> weight;  // question term -> idf
+    for (const auto &t : analyze(question)) weight.emplace(t, 0.0);
+    double total = 0;
+    for (auto &[t, w] : weight) {
+        // Terms in nearly every chunk still count a little: a question made only of common words
+        // must still be answerable.
+        w = std::max(store.idf(t), 0.1);
+        total += w;
+    }
+    if (hits.empty() || total <= 0) {
+        answer.text = "Nothing relevant to the question was found in the index.";
+        return answer;
+    }
+
+    struct Candidate {
+        std::string text;
+        size_t hit;
+        double score;
+    };
+    std::vector<Candidate> candidates;
+    for (size_t h = 0; h < hits.size(); ++h) {
+        const std::string &text = hits[h].text;
+        for (auto [b, e] : nn::split_sentences(text)) {
+            std::string sentence = text.substr(b, e - b);
+            std::set<std::string> terms;
+            for (auto &t : analyze(sentence)) terms.insert(std::move(t));
+            double covered = 0;
+            for (const auto &[t, w] : weight)
+                if (terms.count(t)) covered += w;
+            double coverage = covered / total;
+            if (coverage < opt.min_coverage) continue;
+            // Prefer sentences from better-ranked chunks, and not fragments or walls of text.
+            double rank_factor = 1.0 / (1.0 + 0.15 * double(h));
+            double length_factor = terms.size() < 3 ? 0.6 : terms.size() > 60 ? 0.8 : 1.0;
+            for (char &c : sentence)
+                if (c == '\n') c = ' ';
+            candidates.push_back({std::move(sentence), h, coverage * rank_factor * length_factor});
+        }
+    }
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [](const Candidate &a, const Candidate &b) { return a.score > b.score; });
+
+    std::map<std::pair<int64_t, std::string>, int> citation_of;  // (document, heading) -> [n]
+    std::set<std::string> used;
+    for (const Candidate &c : candidates) {
+        if (int(answer.sentences.size()) >= opt.max_sentences) break;
+        if (!used.insert(c.text).second) continue;
+        const Hit &hit = hits[c.hit];
+        auto key = std::make_pair(hit.document_id, hit.heading + "#" + std::to_string(hit.page));
+        auto it = citation_of.find(key);
+        if (it == citation_of.end()) {
+            Citation cite;
+            cite.number = int(answer.citations.size()) + 1;
+            cite.path = hit.path;
+            cite.title = hit.title;
+            cite.heading = hit.heading;
+            cite.page = hit.page;
+            cite.document_id = hit.document_id;
+            cite.chunk_id = hit.chunk_id;
+            answer.citations.push_back(cite);
+            it = citation_of.emplace(key, cite.number).first;
+        }
+        answer.sentences.push_back({c.text, it->second, c.score});
+    }
+    if (answer.sentences.empty()) {
+        answer.text = "Nothing in the index answers the question: the closest passages share too few of its terms.";
+        return answer;
+    }
+    answer.found = true;
+    for (const auto &s : answer.sentences) {
+        if (!answer.text.empty()) answer.text += ' ';
+        answer.text += s.text + " [" + std::to_string(s.citation) + "]";
+    }
+    return answer;
+}
+
+}  // namespace saem

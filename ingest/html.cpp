@@ -1,0 +1,178 @@
+// HTML via gumbo (an HTML5-conformant parser: entities decoded, broken markup repaired as browsers
+// do). Kept: title, headings (as heading paths), text of block elements as paragraphs, <pre>
+// verbatim. Dropped: script, style, templates and navigation: <nav>, role="navigation", and the
+// navheader/navfooter blocks of DocBook output that most Debian documentation is.
+#include "ingest/loaders.h"
+
+#include <gumbo.h>
+
+#include <cstring>
+#include <memory>
+
+namespace saem::loaders {
+
+namespace {
+
+bool has_class(const GumboElement &el, const char *name) {
+    const GumboAttribute *cls = gumbo_get_attribute(&el.attributes, "class");
+    if (!cls) return false;
+    std::string_view v = cls->value;
+    size_t n = std::strlen(name), pos = 0;
+    while ((pos = v.find(name, pos)) != std::string_view::npos) {
+        bool start = pos == 0 || v[pos - 1] == ' ';
+        bool end = pos + n == v.size() || v[pos + n] == ' ';
+        if (start && end) return true;
+        pos += n;
+    }
+    return false;
+}
+
+bool skipped(const GumboElement &el) {
+    switch (el.tag) {
+    case GUMBO_TAG_SCRIPT: case GUMBO_TAG_STYLE: case GUMBO_TAG_NOSCRIPT: case GUMBO_TAG_TEMPLATE:
+    case GUMBO_TAG_NAV: case GUMBO_TAG_HEAD: case GUMBO_TAG_SVG: case GUMBO_TAG_MATH: case GUMBO_TAG_IFRAME:
+    case GUMBO_TAG_OBJECT: case GUMBO_TAG_BUTTON: case GUMBO_TAG_SELECT: case GUMBO_TAG_TEXTAREA:
+        return true;
+    default: break;
+    }
+    const GumboAttribute *role = gumbo_get_attribute(&el.attributes, "role");
+    if (role && std::strcmp(role->value, "navigation") == 0) return true;
+    return has_class(el, "navheader") || has_class(el, "navfooter");
+}
+
+int heading_level(GumboTag tag) {
+    switch (tag) {
+    case GUMBO_TAG_H1: return 1;
+    case GUMBO_TAG_H2: return 2;
+    case GUMBO_TAG_H3: return 3;
+    case GUMBO_TAG_H4: return 4;
+    case GUMBO_TAG_H5: return 5;
+    case GUMBO_TAG_H6: return 6;
+    default: return 0;
+    }
+}
+
+bool is_block(GumboTag tag) {
+    switch (tag) {
+    case GUMBO_TAG_P: case GUMBO_TAG_DIV: case GUMBO_TAG_LI: case GUMBO_TAG_UL: case GUMBO_TAG_OL:
+    case GUMBO_TAG_DL: case GUMBO_TAG_DT: case GUMBO_TAG_DD: case GUMBO_TAG_TABLE: case GUMBO_TAG_TR:
+    case GUMBO_TAG_BLOCKQUOTE: case GUMBO_TAG_SECTION: case GUMBO_TAG_ARTICLE: case GUMBO_TAG_MAIN:
+    case GUMBO_TAG_HEADER: case GUMBO_TAG_FOOTER: case GUMBO_TAG_ASIDE: case GUMBO_TAG_FIGURE:
+    case GUMBO_TAG_FIGCAPTION: case GUMBO_TAG_ADDRESS: case GUMBO_TAG_HR: case GUMBO_TAG_BODY:
+    case GUMBO_TAG_CAPTION: case GUMBO_TAG_FORM: case GUMBO_TAG_FIELDSET: case GUMBO_TAG_DETAILS:
+    case GUMBO_TAG_SUMMARY: case GUMBO_TAG_TBODY: case GUMBO_TAG_THEAD: case GUMBO_TAG_TFOOT:
+        return true;
+    default: return false;
+    }
+}
+
+// Collapses runs of whitespace (HTML's rendering rule) outside <pre>.
+void append_text(std::string &out, std::string_view text, bool pre) {
+    if (pre) { out += text; return; }
+    for (char c : text) {
+        bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f';
+        if (space) {
+            if (!out.empty() && out.back() != ' ' && out.back() != '\n') out += ' ';
+        } else {
+            out += c;
+        }
+    }
+}
+
+struct Walker {
+    LoadedDocument &doc;
+    std::vector<std::string> path;
+    std::string para;
+    std::string section;  // paragraphs since the last heading, separated by blank lines
+
+    std::string heading_path() const {
+        std::string h;
+        for (const auto &p : path) {
+            if (p.empty()) continue;
+            if (!h.empty()) h += " › ";
+            h += p;
+        }
+        return h;
+    }
+    void end_paragraph() {
+        size_t b = para.find_first_not_of(" \n"), e = para.find_last_not_of(" \n");
+        if (b != std::string::npos) {
+            section += para.substr(b, e - b + 1);
+            section += "\n\n";
+        }
+        para.clear();
+    }
+    void end_section() {
+        end_paragraph();
+        add_paragraphs(doc, section, heading_path());
+        section.clear();
+    }
+
+    static void text_of(const GumboNode *node, std::string &out) {
+        if (node->type == GUMBO_NODE_TEXT || node->type == GUMBO_NODE_CDATA || node->type == GUMBO_NODE_WHITESPACE) {
+            append_text(out, node->v.text.text, false);
+        } else if (node->type == GUMBO_NODE_ELEMENT && !skipped(node->v.element)) {
+            const GumboVector &ch = node->v.element.children;
+            for (unsigned i = 0; i < ch.length; ++i) text_of(static_cast<const GumboNode *>(ch.data[i]), out);
+        }
+    }
+
+    void walk(const GumboNode *node, bool pre) {
+        if (node->type == GUMBO_NODE_TEXT || node->type == GUMBO_NODE_CDATA || node->type == GUMBO_NODE_WHITESPACE) {
+            append_text(para, node->v.text.text, pre);
+            return;
+        }
+        if (node->type != GUMBO_NODE_ELEMENT && node->type != GUMBO_NODE_TEMPLATE) return;
+        const GumboElement &el = node->v.element;
+        if (skipped(el)) return;
+        if (int level = heading_level(el.tag)) {
+            std::string text;
+            text_of(node, text);
+            size_t b = text.find_first_not_of(' '), e = text.find_last_not_of(' ');
+            text = b == std::string::npos ? "" : text.substr(b, e - b + 1);
+            end_section();
+            path.resize(size_t(level));
+            path[size_t(level) - 1] = text;
+            if (doc.title.empty() && level == 1) doc.title = text;
+            return;
+        }
+        if (el.tag == GUMBO_TAG_BR) { para += '\n'; return; }
+        bool block = is_block(el.tag) || el.tag == GUMBO_TAG_PRE;
+        if (block) end_paragraph();
+        else if (el.tag == GUMBO_TAG_TD || el.tag == GUMBO_TAG_TH) append_text(para, " ", false);
+        for (unsigned i = 0; i < el.children.length; ++i)
+            walk(static_cast<const GumboNode *>(el.children.data[i]), pre || el.tag == GUMBO_TAG_PRE);
+        if (block) end_paragraph();
+    }
+};
+
+const GumboNode *find(const GumboNode *node, GumboTag tag) {
+    if (node->type != GUMBO_NODE_ELEMENT) return nullptr;
+    if (node->v.element.tag == tag) return node;
+    const GumboVector &ch = node->v.element.children;
+    for (unsigned i = 0; i < ch.length; ++i)
+        if (const GumboNode *found = find(static_cast<const GumboNode *>(ch.data[i]), tag)) return found;
+    return nullptr;
+}
+
+}  // namespace
+
+LoadedDocument html(std::string_view utf8) {
+    std::unique_ptr<GumboOutput, void (*)(GumboOutput *)> out(
+        gumbo_parse_with_options(&kGumboDefaultOptions, utf8.data(), utf8.size()),
+        [](GumboOutput *o) { gumbo_destroy_output(&kGumboDefaultOptions, o); });
+    if (!out) throw LoadError("HTML parser failed");
+    LoadedDocument doc;
+    if (const GumboNode *title = find(out->root, GUMBO_TAG_TITLE)) {
+        std::string t;
+        Walker::text_of(title, t);
+        size_t b = t.find_first_not_of(' '), e = t.find_last_not_of(' ');
+        if (b != std::string::npos) doc.title = t.substr(b, e - b + 1);
+    }
+    Walker w{doc, {}, {}, {}};
+    if (const GumboNode *body = find(out->root, GUMBO_TAG_BODY)) w.walk(body, false);
+    w.end_section();
+    return doc;
+}
+
+}  // namespace saem::loaders

@@ -1,0 +1,228 @@
+#include "ingest/ingest.h"
+
+#include <fnmatch.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <iomanip>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+#include <unordered_set>
+
+namespace saem {
+
+namespace fs = std::filesystem;
+
+int64_t index_document(Store &store, const std::string &path, std::string_view bytes, const std::string &format,
+                       const nlohmann::json &metadata, const ChunkOptions &options, int64_t size, int64_t mtime_ns) {
+    LoadedDocument doc = load_document(bytes, format, path);
+    DocumentInput in;
+    in.path = path;
+    in.hash = content_hash(bytes);
+    in.title = doc.title;
+    in.format = doc.format;
+    in.size = size ? size : int64_t(bytes.size());
+    in.mtime_ns = mtime_ns;
+    in.metadata = doc.metadata;
+    if (metadata.is_object()) in.metadata.update(metadata);
+    return store.put_document(in, chunk_document(doc, options));
+}
+
+namespace {
+
+struct Candidate {
+    std::string path, format;
+    int64_t size = 0, mtime_ns = 0;
+    // filled by the loader threads
+    bool needs_write = false;
+    std::string hash, error;
+    DocumentInput input;
+    std::vector<ChunkInput> chunks;
+    int64_t touch_id = 0;  // unchanged content, new mtime
+};
+
+bool matches_any(const std::vector<std::string> &globs, const std::string &rel) {
+    for (const auto &g : globs) {
+        if (fnmatch(g.c_str(), rel.c_str(), 0) == 0) return true;
+        // A glob without a slash also matches the file name alone, as in .gitignore.
+        if (g.find('/') == std::string::npos &&
+            fnmatch(g.c_str(), fs::path(rel).filename().c_str(), 0) == 0) return true;
+    }
+    return false;
+}
+
+std::string read_file(const std::string &path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw LoadError(std::string("cannot read: ") + std::strerror(errno));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    if (in.bad()) throw LoadError("read error");
+    return std::move(ss).str();
+}
+
+void load_candidate(Candidate &c, const std::optional<FileState> &state, const ChunkOptions &opt) {
+    try {
+        std::string bytes = read_file(c.path);
+        c.hash = content_hash(bytes);
+        if (state && state->hash == c.hash) {
+            c.touch_id = state->id;
+            return;
+        }
+        LoadedDocument doc = load_document(bytes, c.format, c.path);
+        c.input.path = c.path;
+        c.input.hash = c.hash;
+        c.input.title = doc.title;
+        c.input.format = doc.format;
+        c.input.size = c.size;
+        c.input.mtime_ns = c.mtime_ns;
+        c.input.metadata = doc.metadata;
+        c.chunks = chunk_document(doc, opt);
+        c.needs_write = true;
+    } catch (const std::exception &e) {
+        c.error = e.what();
+    }
+}
+
+class Progress {
+public:
+    Progress(std::ostream &log, bool bar, size_t total) : log_(log), bar_(bar), total_(total) {}
+    void update(size_t done) {
+        if (total_ == 0) return;
+        if (bar_) {
+            size_t width = 30, filled = done * width / total_;
+            log_ << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << '/'
+                 << total_ << " files" << std::flush;
+            if (done == total_) log_ << '\n';
+        } else {
+            size_t step = std::max<size_t>(total_ / 10, 1);
+            if (done / step != last_ / step || done == total_) log_ << "indexed " << done << '/' << total_ << " files\n";
+        }
+        last_ = done;
+    }
+
+private:
+    std::ostream &log_;
+    bool bar_;
+    size_t total_, last_ = 0;
+};
+
+}  // namespace
+
+IndexSummary index_folder(Store &store, const fs::path &folder, const IndexOptions &opt, std::ostream &log) {
+    auto t0 = std::chrono::steady_clock::now();
+    IndexSummary sum;
+    std::error_code ec;
+    fs::path root = fs::weakly_canonical(fs::absolute(folder), ec);
+    if (ec || !fs::is_directory(root)) throw LoadError("not a folder: " + folder.string());
+
+    std::vector<Candidate> files;
+    size_t ignored = 0;
+    for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        const fs::path &p = it->path();
+        if (p.filename().string().front() == '.') {  // hidden files and folders (.git, editor state)
+            if (it->is_directory(ec)) it.disable_recursion_pending();
+            continue;
+        }
+        if (!it->is_regular_file(ec)) continue;
+        std::string rel = fs::relative(p, root, ec).generic_string();
+        if (!opt.include.empty() && !matches_any(opt.include, rel)) continue;
+        if (matches_any(opt.exclude, rel)) continue;
+        auto format = format_for_path(p);
+        if (!format) { ++ignored; continue; }
+        struct stat st {};
+        if (::stat(p.c_str(), &st) != 0) {
+            sum.skipped.emplace_back(p.string(), std::string("cannot stat: ") + std::strerror(errno));
+            continue;
+        }
+        Candidate c;
+        c.path = p.string();
+        c.format = *format;
+        c.size = st.st_size;
+        c.mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+        files.push_back(std::move(c));
+    }
+    if (ec) throw LoadError("cannot walk " + root.string() + ": " + ec.message());
+    std::sort(files.begin(), files.end(), [](const Candidate &a, const Candidate &b) { return a.path < b.path; });
+
+    // Files that are gone, or now filtered out, leave the index.
+    std::unordered_set<std::string> seen;
+    for (const auto &c : files) seen.insert(c.path);
+    for (const auto &path : store.paths_under(root.string() + "/")) {
+        if (!seen.count(path)) {
+            store.remove_path(path);
+            ++sum.removed;
+        }
+    }
+
+    Progress progress(log, opt.progress_bar, files.size());
+    unsigned threads = opt.threads > 0 ? unsigned(opt.threads) : std::max(1u, std::thread::hardware_concurrency());
+    const size_t batch_size = 64;
+    size_t done = 0;
+    for (size_t batch = 0; batch < files.size(); batch += batch_size) {
+        size_t batch_end = std::min(files.size(), batch + batch_size);
+        // Decide on the writer thread (it owns the connection) which files must be read.
+        std::vector<size_t> todo;
+        std::vector<std::optional<FileState>> states(batch_end - batch);
+        for (size_t i = batch; i < batch_end; ++i) {
+            Candidate &c = files[i];
+            states[i - batch] = store.file_state(c.path);
+            const auto &s = states[i - batch];
+            if (s && s->size == c.size && s->mtime_ns == c.mtime_ns) { ++sum.unchanged; continue; }
+            if (!s) {
+                if (auto sk = store.skipped_state(c.path); sk && sk->first.size == c.size && sk->first.mtime_ns == c.mtime_ns) {
+                    sum.skipped.emplace_back(c.path, sk->second);
+                    continue;
+                }
+            }
+            todo.push_back(i);
+        }
+        std::atomic<size_t> next{0};
+        auto worker = [&] {
+            for (size_t k; (k = next++) < todo.size();)
+                load_candidate(files[todo[k]], states[todo[k] - batch], opt.chunking);
+        };
+        std::vector<std::thread> pool;
+        for (unsigned t = 1; t < std::min<size_t>(threads, todo.size()); ++t) pool.emplace_back(worker);
+        worker();
+        for (auto &t : pool) t.join();
+
+        for (size_t i : todo) {
+            Candidate &c = files[i];
+            const auto &s = states[i - batch];
+            if (!c.error.empty()) {
+                store.put_skipped(c.path, c.size, c.mtime_ns, c.error);
+                sum.skipped.emplace_back(c.path, c.error);
+            } else if (c.touch_id) {
+                store.touch_document(c.touch_id, c.size, c.mtime_ns);
+                ++sum.unchanged;
+            } else if (c.needs_write) {
+                store.put_document(c.input, c.chunks);
+                sum.chunks_written += c.chunks.size();
+                ++(s ? sum.updated : sum.added);
+            }
+            c.chunks.clear();
+            c.chunks.shrink_to_fit();
+        }
+        done = batch_end;
+        progress.update(done);
+    }
+
+    sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    Stats stats = store.stats();
+    log << "added " << sum.added << ", updated " << sum.updated << ", removed " << sum.removed << ", unchanged "
+        << sum.unchanged << ", skipped " << sum.skipped.size();
+    if (ignored) log << ", ignored " << ignored << " of other types";
+    log << "; " << sum.chunks_written << " chunks written, " << stats.chunks << " in the index ("
+        << stats.documents << " documents); " << std::fixed << std::setprecision(2) << sum.seconds << " s\n";
+    log.unsetf(std::ios::fixed);
+    for (const auto &[path, reason] : sum.skipped) log << "skipped " << path << ": " << reason << '\n';
+    return sum;
+}
+
+}  // namespace saem

@@ -1,0 +1,351 @@
+// The store: one SQLite file (WAL) per index.
+//
+// Crash invariants. Every write below keeps these true at every instant a crash can hit:
+//  1. A document row, its chunk rows and their FTS5 entries change together in one transaction
+//     (put_document, remove_document, remove_path): no chunk without its document, no FTS entry
+//     without its chunk, no document with half its chunks.
+//  2. A document row's size, mtime and hash are written in the same transaction as its chunks, so
+//     a row whose size and mtime match the file on disk describes exactly the chunks stored for it.
+//     The indexer may therefore skip such a file without reading it.
+//  3. Paths are UNIQUE: a document is replaced in place (same id), never inserted twice.
+//  4. Chunk ids are AUTOINCREMENT and never reused, so an id held by a cache (a vector index, a
+//     client) can never name a different chunk later.
+//  5. A skipped-file row is written only after its document row, if any, is gone (in the same
+//     transaction), so a path is never both indexed and skipped.
+//
+// States of one file while it is re-indexed (crash points named for SAEM_CRASH_AT):
+//  A. committed old version (or absent)                -- "file.before_txn"
+//  B. write transaction open: old chunks deleted, new document row and chunks inserted, invisible
+//     to readers                                        -- "file.chunks_written"
+//  C. committed new version                             -- "file.committed"
+// A crash in A or B leaves A (SQLite rolls the journal back on the next open); the next run sees a
+// size/mtime that does not match and redoes the file. A crash in C loses nothing.
+#include "retrieval/retrieval.h"
+#include "retrieval/lexer.h"
+#include "retrieval/sqlite.h"
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+namespace saem {
+
+namespace {
+
+const char *migrations[] = {
+    // 1: documents, chunks, FTS5 over chunks (external content, kept in sync by triggers).
+    R"sql(
+CREATE TABLE documents(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  path TEXT NOT NULL UNIQUE,
+  hash TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  title TEXT NOT NULL DEFAULT '',
+  format TEXT NOT NULL,
+  metadata TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
+  indexed_at INTEGER NOT NULL,
+  chunk_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE chunks(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+  ordinal INTEGER NOT NULL,
+  text TEXT NOT NULL,
+  heading TEXT NOT NULL DEFAULT '',
+  page INTEGER NOT NULL DEFAULT 0,
+  char_begin INTEGER NOT NULL,
+  char_end INTEGER NOT NULL,
+  tokens INTEGER NOT NULL,
+  UNIQUE(document_id, ordinal)
+);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(text, heading, content='chunks', content_rowid='id',
+                                          tokenize='saem');
+CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+  INSERT INTO chunks_fts(rowid, text, heading) VALUES (new.id, new.text, new.heading);
+END;
+CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+  INSERT INTO chunks_fts(chunks_fts, rowid, text, heading) VALUES ('delete', old.id, old.text, old.heading);
+END;
+CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');
+CREATE TABLE skipped(
+  path TEXT PRIMARY KEY,
+  size INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  reason TEXT NOT NULL
+);
+)sql",
+};
+constexpr int migration_count = int(sizeof(migrations) / sizeof(migrations[0]));
+static_assert(migration_count == Store::schema_version);
+
+int fts_tokenizer_create(void *, const char **, int, Fts5Tokenizer **out) {
+    static int instance;  // the tokenizer is stateless: every table shares one handle
+    *out = reinterpret_cast<Fts5Tokenizer *>(&instance);
+    return SQLITE_OK;
+}
+
+void fts_tokenizer_delete(Fts5Tokenizer *) {}
+
+int fts_tokenize(Fts5Tokenizer *, void *ctx, int, const char *text, int n,
+                 int (*emit)(void *, int, const char *, int, int, int)) {
+    if (!text || n <= 0) return SQLITE_OK;
+    int rc = SQLITE_OK;
+    try {
+        std::string_view sv(text, size_t(n));
+        lexer::segment(sv, [&](const lexer::Piece &piece) {
+            if (rc != SQLITE_OK) return;
+            std::string t = lexer::term(sv, piece);
+            if (!t.empty()) rc = emit(ctx, 0, t.data(), int(t.size()), int(piece.begin), int(piece.end));
+        });
+    } catch (...) {
+        return SQLITE_NOMEM;
+    }
+    return rc;
+}
+
+void register_tokenizer(sqlite3 *db) {
+    fts5_api *api = nullptr;
+    sqlite3_stmt *st = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, nullptr) != SQLITE_OK)
+        sql::fail(db, "this SQLite has no FTS5");
+    sqlite3_bind_pointer(st, 1, &api, "fts5_api_ptr", nullptr);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (!api || api->iVersion < 2) throw StoreError("this SQLite's FTS5 is too old");
+    fts5_tokenizer tok = {fts_tokenizer_create, fts_tokenizer_delete, fts_tokenize};
+    if (api->xCreateTokenizer(api, "saem", nullptr, &tok, nullptr) != SQLITE_OK)
+        sql::fail(db, "registering the FTS5 tokenizer");
+}
+
+int64_t now_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+DocumentInfo read_document(const sql::Stmt &st) {
+    DocumentInfo d;
+    d.id = st.i64(0);
+    d.path = st.str(1);
+    d.hash = st.str(2);
+    d.size = st.i64(3);
+    d.mtime_ns = st.i64(4);
+    d.title = st.str(5);
+    d.format = st.str(6);
+    d.metadata = nlohmann::json::parse(st.str(7), nullptr, false);
+    d.indexed_at = st.i64(8);
+    d.chunks = int(st.i64(9));
+    return d;
+}
+
+constexpr const char *document_columns =
+    "SELECT id, path, hash, size, mtime_ns, title, format, metadata, indexed_at, chunk_count FROM documents ";
+
+}  // namespace
+
+void crash_point(const char *name) {
+    static const char *spec = std::getenv("SAEM_CRASH_AT");
+    if (!spec) return;
+    static const std::string target = [] {
+        std::string s = spec;
+        return s.substr(0, s.find(':'));
+    }();
+    static long remaining = [] {
+        const char *colon = std::strchr(spec, ':');
+        return colon ? std::strtol(colon + 1, nullptr, 10) : 1L;
+    }();
+    if (target == name && --remaining <= 0) std::raise(SIGKILL);
+}
+
+Store::Store(const std::string &path) : path_(path) {
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+        std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+        sqlite3_close(db_);
+        throw StoreError("cannot open index '" + path + "': " + msg);
+    }
+    try {
+        sqlite3_busy_timeout(db_, 10000);
+        register_tokenizer(db_);
+        // WAL lets readers run while the indexer writes; NORMAL sync keeps every committed
+        // transaction across a process crash (only an OS crash can lose the last ones).
+        sql::exec(db_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+        migrate();
+    } catch (const StoreError &e) {
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw StoreError("index '" + path + "': " + e.what());
+    }
+}
+
+Store::~Store() { sqlite3_close(db_); }
+
+void Store::migrate() {
+    int version = 0;
+    {
+        sql::Stmt st(db_, "PRAGMA user_version");
+        if (st.step()) version = int(st.i64(0));
+    }
+    if (version == migration_count) return;
+    if (version > migration_count)
+        throw StoreError("schema version " + std::to_string(version) + " is newer than this saem (" +
+                         std::to_string(migration_count) + "); upgrade saem");
+    sql::WriteTxn txn(db_);
+    {
+        sql::Stmt st(db_, "PRAGMA user_version");  // re-read: another process may have migrated
+        if (st.step()) version = int(st.i64(0));
+    }
+    for (int v = version; v < migration_count; ++v) sql::exec(db_, migrations[v]);
+    sql::exec(db_, ("PRAGMA user_version=" + std::to_string(migration_count)).c_str());
+    txn.commit();
+}
+
+std::optional<FileState> Store::file_state(const std::string &path) {
+    sql::Stmt st(db_, "SELECT id, size, mtime_ns, hash FROM documents WHERE path = ?");
+    st.bind(1, path);
+    if (!st.step()) return std::nullopt;
+    return FileState{st.i64(0), st.i64(1), st.i64(2), st.str(3)};
+}
+
+int64_t Store::put_document(const DocumentInput &doc, const std::vector<ChunkInput> &chunks) {
+    crash_point("file.before_txn");
+    sql::WriteTxn txn(db_);
+    int64_t id = 0;
+    {
+        sql::Stmt st(db_, "SELECT id FROM documents WHERE path = ?");
+        st.bind(1, doc.path);
+        if (st.step()) id = st.i64(0);
+    }
+    std::string metadata = doc.metadata.is_object() ? doc.metadata.dump() : "{}";
+    if (id) {
+        sql::Stmt(db_, "DELETE FROM chunks WHERE document_id = ?").bind(1, id).run();
+        sql::Stmt st(db_, "UPDATE documents SET hash=?, size=?, mtime_ns=?, title=?, format=?, metadata=?, "
+                          "indexed_at=?, chunk_count=? WHERE id=?");
+        st.bind(1, doc.hash).bind(2, doc.size).bind(3, doc.mtime_ns).bind(4, doc.title).bind(5, doc.format)
+          .bind(6, metadata).bind(7, now_seconds()).bind(8, int64_t(chunks.size())).bind(9, id).run();
+    } else {
+        sql::Stmt st(db_, "INSERT INTO documents(path, hash, size, mtime_ns, title, format, metadata, "
+                          "indexed_at, chunk_count) VALUES (?,?,?,?,?,?,?,?,?)");
+        st.bind(1, doc.path).bind(2, doc.hash).bind(3, doc.size).bind(4, doc.mtime_ns).bind(5, doc.title)
+          .bind(6, doc.format).bind(7, metadata).bind(8, now_seconds()).bind(9, int64_t(chunks.size())).run();
+        id = sqlite3_last_insert_rowid(db_);
+    }
+    sql::Stmt(db_, "DELETE FROM skipped WHERE path = ?").bind(1, doc.path).run();
+    sql::Stmt ins(db_, "INSERT INTO chunks(document_id, ordinal, text, heading, page, char_begin, char_end, tokens) "
+                       "VALUES (?,?,?,?,?,?,?,?)");
+    for (size_t i = 0; i < chunks.size(); ++i) {
+        const ChunkInput &c = chunks[i];
+        ins.bind(1, id).bind(2, int64_t(i)).bind(3, c.text).bind(4, c.heading).bind(5, c.page)
+           .bind(6, c.begin).bind(7, c.end).bind(8, c.tokens).run();
+        ins.reset();
+    }
+    crash_point("file.chunks_written");
+    txn.commit();
+    crash_point("file.committed");
+    return id;
+}
+
+void Store::touch_document(int64_t id, int64_t size, int64_t mtime_ns) {
+    sql::Stmt(db_, "UPDATE documents SET size=?, mtime_ns=? WHERE id=?").bind(1, size).bind(2, mtime_ns).bind(3, id).run();
+}
+
+bool Store::remove_document(int64_t id) {
+    sql::WriteTxn txn(db_);
+    sql::Stmt(db_, "DELETE FROM chunks WHERE document_id = ?").bind(1, id).run();
+    sql::Stmt(db_, "DELETE FROM documents WHERE id = ?").bind(1, id).run();
+    bool removed = sqlite3_changes(db_) > 0;
+    txn.commit();
+    return removed;
+}
+
+void Store::remove_path(const std::string &path) {
+    sql::WriteTxn txn(db_);
+    sql::Stmt(db_, "DELETE FROM chunks WHERE document_id = (SELECT id FROM documents WHERE path = ?)").bind(1, path).run();
+    sql::Stmt(db_, "DELETE FROM documents WHERE path = ?").bind(1, path).run();
+    sql::Stmt(db_, "DELETE FROM skipped WHERE path = ?").bind(1, path).run();
+    txn.commit();
+}
+
+std::optional<DocumentInfo> Store::document(int64_t id) {
+    sql::Stmt st(db_, std::string(document_columns) + "WHERE id = ?");
+    st.bind(1, id);
+    if (!st.step()) return std::nullopt;
+    return read_document(st);
+}
+
+std::optional<DocumentInfo> Store::document_by_path(const std::string &path) {
+    sql::Stmt st(db_, std::string(document_columns) + "WHERE path = ?");
+    st.bind(1, path);
+    if (!st.step()) return std::nullopt;
+    return read_document(st);
+}
+
+std::vector<DocumentInfo> Store::list_documents(const std::string &prefix, int limit, int offset) {
+    sql::Stmt st(db_, std::string(document_columns) +
+                          "WHERE substr(path, 1, length(?1)) = ?1 ORDER BY path LIMIT ?2 OFFSET ?3");
+    st.bind(1, prefix).bind(2, limit).bind(3, offset);
+    std::vector<DocumentInfo> out;
+    while (st.step()) out.push_back(read_document(st));
+    return out;
+}
+
+std::vector<std::string> Store::paths_under(const std::string &prefix) {
+    sql::Stmt st(db_, "SELECT path FROM documents WHERE substr(path, 1, length(?1)) = ?1 "
+                      "UNION SELECT path FROM skipped WHERE substr(path, 1, length(?1)) = ?1");
+    st.bind(1, prefix);
+    std::vector<std::string> out;
+    while (st.step()) out.push_back(st.str(0));
+    return out;
+}
+
+std::optional<std::pair<FileState, std::string>> Store::skipped_state(const std::string &path) {
+    sql::Stmt st(db_, "SELECT size, mtime_ns, reason FROM skipped WHERE path = ?");
+    st.bind(1, path);
+    if (!st.step()) return std::nullopt;
+    return std::make_pair(FileState{0, st.i64(0), st.i64(1), {}}, st.str(2));
+}
+
+void Store::put_skipped(const std::string &path, int64_t size, int64_t mtime_ns, const std::string &reason) {
+    sql::WriteTxn txn(db_);
+    sql::Stmt(db_, "DELETE FROM chunks WHERE document_id = (SELECT id FROM documents WHERE path = ?)").bind(1, path).run();
+    sql::Stmt(db_, "DELETE FROM documents WHERE path = ?").bind(1, path).run();
+    sql::Stmt(db_, "INSERT OR REPLACE INTO skipped(path, size, mtime_ns, reason) VALUES (?,?,?,?)")
+        .bind(1, path).bind(2, size).bind(3, mtime_ns).bind(4, reason).run();
+    txn.commit();
+}
+
+double Store::idf(const std::string &term) {
+    int64_t n = 0, df = 0;
+    {
+        sql::Stmt st(db_, "SELECT count(*) FROM chunks");
+        if (st.step()) n = st.i64(0);
+    }
+    {
+        sql::Stmt st(db_, "SELECT doc FROM chunks_vocab WHERE term = ?");
+        st.bind(1, term);
+        if (st.step()) df = st.i64(0);
+    }
+    double v = std::log((double(n - df) + 0.5) / (double(df) + 0.5));
+    return v > 0 ? v : 0;
+}
+
+Stats Store::stats() {
+    Stats s;
+    {
+        sql::Stmt st(db_, "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks), "
+                          "(SELECT count(*) FROM skipped)");
+        if (st.step()) { s.documents = st.i64(0); s.chunks = st.i64(1); s.skipped = st.i64(2); }
+    }
+    std::error_code ec;
+    auto bytes = std::filesystem::file_size(path_, ec);
+    s.db_bytes = ec ? 0 : int64_t(bytes);
+    auto wal = std::filesystem::file_size(path_ + "-wal", ec);
+    if (!ec) s.db_bytes += int64_t(wal);
+    s.schema_version = schema_version;
+    return s;
+}
+
+}  // namespace saem

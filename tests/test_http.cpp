@@ -1,0 +1,184 @@
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include "api/api.h"
+#include "helpers.h"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <thread>
+
+using namespace saem;
+using nlohmann::json;
+
+namespace {
+
+struct Running {
+    TempDir dir;
+    std::unique_ptr<Server> server;
+    std::thread thread;
+    int port = 0;
+    explicit Running(size_t max_body = 1 << 20) {
+        ServerOptions o;
+        o.db = dir / "h.db";
+        o.max_body_bytes = max_body;
+        server = std::make_unique<Server>(o);
+        port = server->bind("127.0.0.1", 0);
+        REQUIRE(port > 0);
+        thread = std::thread([this] { server->listen(); });
+    }
+    ~Running() {
+        server->stop();
+        thread.join();
+    }
+    httplib::Client client() const {
+        httplib::Client c("127.0.0.1", port);
+        c.set_read_timeout(10, 0);
+        return c;
+    }
+};
+
+json body_of(const httplib::Result &r) {
+    REQUIRE(r);
+    json j = json::parse(r->body, nullptr, false);
+    REQUIRE_FALSE(j.is_discarded());
+    return j;
+}
+
+void check_error(const httplib::Result &r, int status, const std::string &code) {
+    REQUIRE(r);
+    CHECK(r->status == status);
+    json j = body_of(r);
+    REQUIRE(j.contains("error"));
+    CHECK(j["error"]["code"] == code);
+    CHECK(j["error"]["message"].is_string());
+    CHECK(r->get_header_value("Content-Type") == "application/json");
+}
+
+}  // namespace
+
+TEST_CASE("documents: add, replace, list, get, search, ask, delete") {
+    Running srv;
+    auto c = srv.client();
+    CHECK(body_of(c.Get("/healthz"))["status"] == "ok");
+
+    auto r = c.Post("/v1/documents", json{{"path", "kb/wal.md"}, {"text", "# WAL\n\nReaders do not block writers in WAL mode."},
+                                          {"metadata", {{"team", "db"}}}}.dump(), "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 201);
+    json doc = body_of(r);
+    int64_t id = doc["id"];
+    CHECK(doc["format"] == "md");
+    CHECK(doc["chunks"] == 1);
+    CHECK(doc["metadata"]["team"] == "db");
+
+    r = c.Post("/v1/documents", json{{"path", "kb/wal.md"}, {"text", "# WAL\n\nReaders never block writers in WAL mode."}}.dump(),
+               "application/json");
+    CHECK(r->status == 200);
+    CHECK(body_of(r)["id"] == id);
+    CHECK(body_of(r)["replaced"] == true);
+
+    httplib::MultipartFormDataItems upload = {
+        {"file", read_bytes(data_file("report.pdf")), "report.pdf", "application/pdf"},
+        {"metadata", R"({"team":"water"})", "", ""}};
+    r = c.Post("/v1/documents", upload);
+    REQUIRE(r);
+    CHECK(r->status == 201);
+    CHECK(body_of(r)["format"] == "pdf");
+    CHECK(body_of(r)["path"] == "report.pdf");
+
+    json list = body_of(c.Get("/v1/documents"));
+    CHECK(list["total"] == 2);
+    CHECK(list["documents"].size() == 2);
+    CHECK(body_of(c.Get(("/v1/documents/" + std::to_string(id)).c_str()))["path"] == "kb/wal.md");
+
+    json hits = body_of(c.Post("/v1/search", R"({"query":"do readers block writers?","k":5})", "application/json"));
+    REQUIRE(hits["hits"].size() == 1);
+    CHECK(hits["hits"][0]["path"] == "kb/wal.md");
+    CHECK(hits["hits"][0]["snippet"].get<std::string>().find("[block]") != std::string::npos);
+    json filtered = body_of(c.Post("/v1/search", R"({"query":"writers reservoir","filter":{"metadata":{"team":"water"}}})",
+                                   "application/json"));
+    REQUIRE(filtered["hits"].size() == 1);
+    CHECK(filtered["hits"][0]["path"] == "report.pdf");
+
+    json ans = body_of(c.Post("/v1/ask", R"({"question":"How full was the northern reservoir?"})", "application/json"));
+    CHECK(ans["found"] == true);
+    CHECK(ans["answer"].get<std::string>().find("82 percent") != std::string::npos);
+    CHECK(ans["citations"][0]["path"] == "report.pdf");
+    CHECK(ans["citations"][0]["page"] == 1);
+
+    json stats = body_of(c.Get("/v1/stats"));
+    CHECK(stats["documents"] == 2);
+    CHECK(stats["chunks"].get<int>() >= 3);
+
+    r = c.Delete(("/v1/documents/" + std::to_string(id)).c_str());
+    CHECK(r->status == 200);
+    check_error(c.Delete(("/v1/documents/" + std::to_string(id)).c_str()), 404, "not_found");
+    CHECK(body_of(c.Post("/v1/search", R"({"query":"writers"})", "application/json"))["hits"].empty());
+}
+
+TEST_CASE("errors have one shape and the right status") {
+    Running srv(4096);
+    auto c = srv.client();
+    struct Case { const char *path, *body; int status; const char *code; };
+    const Case cases[] = {
+        {"/v1/search", "{not json", 400, "invalid_json"},
+        {"/v1/search", "[1,2]", 400, "invalid_request"},
+        {"/v1/search", "{}", 400, "missing_field"},
+        {"/v1/search", R"({"query":5})", 400, "invalid_field"},
+        {"/v1/search", R"({"query":"x","k":0})", 400, "invalid_field"},
+        {"/v1/search", R"({"query":"x","k":"ten"})", 400, "invalid_field"},
+        {"/v1/search", R"({"query":"x","filter":{"color":"red"}})", 400, "invalid_field"},
+        {"/v1/search", R"({"query":"x","filter":{"metadata":{"a b":"c"}}})", 400, "invalid_request"},
+        {"/v1/search", "{\"query\":\"bad \xff utf8\"}", 400, "invalid_json"},
+        {"/v1/ask", R"({"q":"x"})", 400, "missing_field"},
+        {"/v1/documents", R"({"path":"a.txt"})", 400, "missing_field"},
+        {"/v1/documents", R"({"path":"","text":"x"})", 400, "invalid_field"},
+        {"/v1/documents", R"({"path":"a.txt","text":""})", 422, "unprocessable_document"},
+        {"/v1/documents", R"({"path":"a.pdf","text":"not a pdf"})", 422, "unprocessable_document"},
+        {"/v1/documents", R"({"path":"a.txt","text":"x","format":"docx"})", 400, "invalid_field"},
+        {"/v1/documents", R"({"path":"a.txt","text":"x","metadata":[1]})", 400, "invalid_field"},
+        {"/v1/nope", "{}", 404, "not_found"},
+        {"/healthz", "{}", 405, "method_not_allowed"},
+    };
+    for (const auto &k : cases) {
+        CAPTURE(k.path);
+        CAPTURE(k.body);
+        check_error(c.Post(k.path, k.body, "application/json"), k.status, k.code);
+    }
+    check_error(c.Post("/v1/documents", std::string(10000, 'x'), "application/json"), 413, "payload_too_large");
+    check_error(c.Get("/v1/documents/999"), 404, "not_found");
+    check_error(c.Get("/v1/documents?limit=0"), 400, "invalid_field");
+    check_error(c.Get("/nothing/here"), 404, "not_found");
+    // The server is still healthy after all of that.
+    CHECK(body_of(c.Get("/healthz"))["status"] == "ok");
+}
+
+TEST_CASE("readers are served while a write is in progress") {
+    Running srv(64 << 20);
+    auto c = srv.client();
+    c.Post("/v1/documents", json{{"path", "seed.txt"}, {"text", "Seed document about springs."}}.dump(), "application/json");
+    std::string big;
+    for (int i = 0; i < 40000; ++i) big += "Sentence " + std::to_string(i) + " about aquifers and wells. ";
+    std::atomic<bool> writing{true};
+    std::thread writer([&] {
+        auto w = srv.client();
+        w.set_read_timeout(60, 0);
+        for (int i = 0; i < 3; ++i)
+            w.Post("/v1/documents", json{{"path", "big" + std::to_string(i) + ".txt"}, {"text", big}}.dump(), "application/json");
+        writing = false;
+    });
+    int reads = 0, reads_during_write = 0;
+    while (writing) {
+        auto r = c.Post("/v1/search", R"({"query":"springs"})", "application/json");
+        REQUIRE(r);
+        CHECK(r->status == 200);
+        CHECK(body_of(r)["hits"].size() == 1);
+        ++reads;
+        reads_during_write += writing ? 1 : 0;
+    }
+    writer.join();
+    CHECK(reads_during_write > 3);
+    CHECK(body_of(c.Get("/v1/stats"))["documents"] == 4);
+}
