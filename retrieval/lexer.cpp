@@ -87,6 +87,21 @@ void segment(std::string_view text, const std::function<void(const Piece &)> &on
             ++i;
             continue;
         }
+        // A line break inside a CJK run is a hard wrap, not a word boundary: Korean, Chinese and
+        // Japanese text is often wrapped mid-word. Spaces alone still end the run (Korean words).
+        if (!cjk_run.empty() && (cp == '\n' || cp == ' ' || cp == '\t' || cp == '\r')) {
+            size_t j = i;
+            bool newline = false;
+            while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\n' || text[j] == '\r'))
+                newline |= text[j++] == '\n';
+            utf8proc_int32_t after = -1;
+            if (newline && j < text.size())
+                utf8proc_iterate(s + j, utf8proc_ssize_t(text.size() - j), &after);
+            if (newline && after >= 0 && is_cjk(after)) {
+                i = j;
+                continue;
+            }
+        }
         if (is_cjk(cp)) {
             flush_word(i);
             cjk_run.push_back(i);
@@ -105,7 +120,12 @@ void segment(std::string_view text, const std::function<void(const Piece &)> &on
 
 std::string term(std::string_view text, const Piece &piece) {
     std::string_view raw = text.substr(piece.begin, piece.end - piece.begin);
-    if (piece.cjk) return std::string(raw);
+    if (piece.cjk) {  // a bigram may straddle a hard line wrap: the term is its two characters
+        std::string t;
+        for (char c : raw)
+            if (c != ' ' && c != '\t' && c != '\n' && c != '\r') t += c;
+        return t;
+    }
     std::string folded;
     if (std::all_of(raw.begin(), raw.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
         folded.resize(raw.size());

@@ -31,13 +31,13 @@ std::string fts_query(std::string_view text) {
         // Pieces hold only letters, digits and marks, so quoting needs no escaping; "" keeps that
         // true should segmentation ever change.
         out += '"';
-        for (char c : text.substr(piece.begin, piece.end - piece.begin)) {
+        for (char c : piece.cjk ? std::string_view(term) : text.substr(piece.begin, piece.end - piece.begin)) {
             if (c == '"') out += '"';
             out += c;
         }
         out += '"';
         // A lone CJK character is indexed only inside bigrams: match it as their prefix.
-        if (piece.cjk && piece.end - piece.begin <= 4) out += '*';
+        if (piece.cjk && term.size() <= 4) out += '*';
     });
     return out;
 }

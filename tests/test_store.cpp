@@ -94,10 +94,15 @@ TEST_CASE("search: stemming, stopwords, heading boost, Korean, snippets, filters
         REQUIRE_FALSE(k.empty());
         CHECK(k[0].path == "/docs/ko/seoul.md");
     }
+    // A hard line wrap inside a Korean word (as in Debian's debian-faq.ko.txt) does not split it.
+    add(s, "/docs/ko/wrapped.txt", "수정된 버전을 배\n    포하면 됩니다.");
+    auto wrapped = s.search("배포", {});
+    REQUIRE(wrapped.size() == 1);
+    CHECK(wrapped[0].path == "/docs/ko/wrapped.txt");
     auto food = s.search("배추", {});
     REQUIRE(food.size() == 1);
     CHECK(food[0].heading == "한국어 문서 › 음식");
-    CHECK(s.search("배", {}).size() == 1);  // a lone syllable matches as a prefix
+    CHECK(s.search("배", {}).size() == 2);  // a lone syllable matches as a prefix: 배추, 배포
 
     SearchOptions only_ko;
     only_ko.filter.path_prefix = "/docs/ko/";
