@@ -92,6 +92,15 @@ struct Server::Impl {
 
     void install() {
         http.set_payload_max_length(opt.max_body_bytes);
+        // cpp-httplib 0.11 enforces the body limit only on Content-Length; a chunked body would be
+        // read whole, however large. Such requests are refused before their body is read.
+        http.set_pre_routing_handler([](const httplib::Request &req, httplib::Response &res) {
+            if (req.get_header_value("Transfer-Encoding").find("chunked") == std::string::npos)
+                return httplib::Server::HandlerResponse::Unhandled;
+            send_error(res, 411, "length_required", "send the body with a Content-Length (chunked bodies are not accepted)");
+            res.set_header("Connection", "close");
+            return httplib::Server::HandlerResponse::Handled;
+        });
         http.Get("/healthz", route([](const auto &, auto &res) { send_json(res, 200, {{"status", "ok"}}); }));
 
         http.Get("/v1/stats", route([this](const auto &, auto &res) {

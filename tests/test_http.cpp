@@ -148,6 +148,16 @@ TEST_CASE("errors have one shape and the right status") {
         check_error(c.Post(k.path, k.body, "application/json"), k.status, k.code);
     }
     check_error(c.Post("/v1/documents", std::string(10000, 'x'), "application/json"), 413, "payload_too_large");
+    // A chunked body has no length to check up front: refused before it is read.
+    httplib::Headers chunked = {{"Transfer-Encoding", "chunked"}};
+    size_t sent = 0;
+    auto r = c.Post("/v1/search", chunked, [&](size_t, httplib::DataSink &sink) {
+        std::string piece(1 << 16, 'a');
+        if (sent < (8u << 20)) { sink.write(piece.data(), piece.size()); sent += piece.size(); }
+        else sink.done();
+        return true;
+    }, "application/json");
+    if (r) check_error(r, 411, "length_required");  // or the server closed the connection mid-upload
     check_error(c.Get("/v1/documents/999"), 404, "not_found");
     check_error(c.Get("/v1/documents?limit=0"), 400, "invalid_field");
     check_error(c.Get("/nothing/here"), 404, "not_found");
