@@ -74,6 +74,11 @@ TEST_CASE("pdf: text per page with page numbers and the document title") {
     }
     CHECK(page1);
     CHECK(page2);
+    // Heading lines are paragraphs of their own, not the start of the next sentence.
+    REQUIRE(d.blocks.size() == 4);
+    CHECK(d.blocks[0].text == "Quarterly Water Report");
+    CHECK(d.blocks[2].text == "Maintenance");
+    CHECK(d.blocks[2].page == 2);
 }
 
 TEST_CASE("bad files give a one-line reason and never crash") {
