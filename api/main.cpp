@@ -23,6 +23,8 @@ usage:
   saem serve [--db FILE] [--host 127.0.0.1] [--port 8080] [--max-body-mb 32]
   saem eval beir DIR [--db FILE] [--split test] [--keep-identical-ids] [--json]
   saem stats [--db FILE] [--json]
+  saem tokenize --tokenizer PATH      token ids of each stdin line, as a JSON array per line
+  saem embed --encoder PATH           embedding of each stdin line, as a JSON array per line
 
 --db defaults to ./saem.db.
 )";
@@ -216,6 +218,41 @@ int cmd_eval(const Args &a) {
     return 0;
 }
 
+int cmd_tokenize(const Args &a) {
+    std::string path = a.get("tokenizer");
+    if (path.empty()) throw std::invalid_argument("tokenize needs --tokenizer PATH (tokenizer.json, vocab.txt or a model folder)");
+    saem::nn::WordPiece wp = saem::nn::WordPiece::load(path);
+    std::string line, out;
+    while (std::getline(std::cin, line)) {
+        out = "[";
+        for (int32_t id : wp.encode_for_model(line, {}, size_t(1) << 30).ids) out += std::to_string(id) + ",";
+        if (out.size() > 1) out.pop_back();
+        out += "]\n";
+        std::cout << out;
+    }
+    return 0;
+}
+
+int cmd_embed(const Args &a) {
+    std::string path = a.get("encoder");
+    if (path.empty()) throw std::invalid_argument("embed needs --encoder PATH");
+    auto embedder = saem::nn::load_embedder(path);
+    std::vector<float> v(size_t(embedder->dim()));
+    std::string line;
+    char buf[32];
+    while (std::getline(std::cin, line)) {
+        embedder->embed({line}, v.data());
+        std::string out = "[";
+        for (float x : v) {
+            std::snprintf(buf, sizeof buf, "%.7g,", double(x));
+            out += buf;
+        }
+        out.back() = ']';
+        std::cout << out << '\n';
+    }
+    return 0;
+}
+
 int cmd_stats(const Args &a) {
     saem::Store store(a.get("db", "saem.db"));
     json s = saem::to_json(store.stats());
@@ -240,6 +277,8 @@ int main(int argc, char **argv) {
         if (cmd == "serve") return cmd_serve(a);
         if (cmd == "eval") return cmd_eval(a);
         if (cmd == "stats") return cmd_stats(a);
+        if (cmd == "tokenize") return cmd_tokenize(a);
+        if (cmd == "embed") return cmd_embed(a);
         std::cerr << "saem: unknown command '" << cmd << "'\n" << usage;
         return 2;
     } catch (const std::invalid_argument &e) {

@@ -1,13 +1,12 @@
-// nn: the model runtime shared by the encoder and the decoder.
-//
-// Today it holds the text units every model-facing stage agrees on: UTF-8 checks, sentence
-// boundaries and token counting. The chunker counts tokens through TokenCounter so that a real
-// model tokenizer can replace the approximation without touching ingest.
+// nn: the model runtime shared by the encoder and the decoder: text units (UTF-8 checks, sentence
+// boundaries, token counting), weight files, tokenizers and embedders. The chunker counts tokens
+// through TokenCounter so that a model's tokenizer replaces the approximation when one is set.
 #pragma once
 
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -38,5 +37,133 @@ struct TokenCounter {
 struct ApproxTokenCounter final : TokenCounter {
     size_t count(std::string_view text) const override;
 };
+
+}  // namespace saem::nn
+
+// ---- Weight files -------------------------------------------------------------------------------
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+
+namespace saem::nn {
+
+// A model file that is missing, truncated, corrupt or of a kind saem does not support. The
+// message names the file and, where it applies, the tensor and what was expected.
+struct ModelError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+enum class DType : uint8_t { F32, F16, BF16, I8 };
+const char *dtype_name(DType type);
+size_t dtype_size(DType type);
+
+// A tensor inside a mapped file. Row-major; shape[0] is the outermost dimension (safetensors
+// order, the reverse of GGUF's ne[]).
+struct Tensor {
+    std::string name;
+    DType type = DType::F32;
+    std::vector<int64_t> shape;
+    const uint8_t *data = nullptr;
+    size_t bytes = 0;
+    int64_t elements() const;
+};
+
+// A read-only memory map of a whole file.
+class MappedFile {
+public:
+    explicit MappedFile(const std::string &path);
+    ~MappedFile();
+    MappedFile(const MappedFile &) = delete;
+    MappedFile &operator=(const MappedFile &) = delete;
+    const uint8_t *data() const { return data_; }
+    size_t size() const { return size_; }
+    const std::string &path() const { return path_; }
+
+private:
+    std::string path_;
+    const uint8_t *data_ = nullptr;
+    size_t size_ = 0;
+};
+
+// Hugging Face safetensors: an 8-byte header length, a JSON header, then the tensor bytes.
+class SafeTensors {
+public:
+    explicit SafeTensors(const std::string &path);
+    const Tensor *find(const std::string &name) const;
+    // The named tensor, checked against the expected shape (-1: any size in that dimension).
+    const Tensor &get(const std::string &name, const std::vector<int64_t> &shape) const;
+    const std::vector<Tensor> &tensors() const { return tensors_; }
+    const std::string &path() const { return file_.path(); }
+
+private:
+    MappedFile file_;
+    std::vector<Tensor> tensors_;
+};
+
+// Element i of a tensor of any supported type, as float.
+float element(const Tensor &t, int64_t i);
+
+// ---- Tokenizers ---------------------------------------------------------------------------------
+
+// WordPiece with Hugging Face BertTokenizer semantics: BertNormalizer (text cleaning, CJK
+// ideographs split, accent stripping and lowercasing for uncased models), BertPreTokenizer
+// (whitespace and punctuation), greedy longest-match pieces with a "##" prefix, [UNK] for words
+// that cannot be pieced or are over max_input_chars_per_word.
+class WordPiece {
+public:
+    // tokenizer.json (model.type WordPiece), or a folder holding it or vocab.txt.
+    static WordPiece load(const std::string &path);
+    static WordPiece from_tokenizer_json(const std::string &path);
+    static WordPiece from_vocab_txt(const std::string &path, bool lowercase);
+
+    // Token ids without special tokens.
+    std::vector<int32_t> encode(std::string_view text) const;
+    struct Encoding {
+        std::vector<int32_t> ids, type_ids;
+    };
+    // [CLS] a [SEP] (b [SEP]), truncated longest-first to max_tokens in all.
+    Encoding encode_for_model(std::string_view a, std::string_view b = {}, size_t max_tokens = 512) const;
+
+    size_t vocab_size() const { return tokens_.size(); }
+    const std::string &token(int32_t id) const { return tokens_.at(size_t(id)); }
+    int32_t id_of(const std::string &token) const;  // -1 when absent
+    int32_t unk_id = -1, cls_id = -1, sep_id = -1, pad_id = 0;
+    bool lowercase = true, strip_accents = true, clean_text = true, split_cjk = true;
+    size_t max_chars_per_word = 100;
+    std::string prefix = "##";
+
+private:
+    void index();
+    std::string normalise(std::string_view text) const;
+    void word_pieces(std::string_view word, std::vector<int32_t> &out) const;
+    std::vector<std::string> tokens_;
+    std::unordered_map<std::string, int32_t> ids_;
+};
+
+// Counts tokens with a model's tokenizer, for the chunker.
+struct WordPieceCounter final : TokenCounter {
+    explicit WordPieceCounter(const WordPiece &wp) : wordpiece(wp) {}
+    size_t count(std::string_view text) const override { return wordpiece.encode(text).size(); }
+    const WordPiece &wordpiece;
+};
+
+// ---- Embedders ----------------------------------------------------------------------------------
+
+// Turns texts into unit-length (when the model normalises) float vectors of dim() floats each,
+// written row-major to out.
+class Embedder {
+public:
+    virtual ~Embedder() = default;
+    virtual int dim() const = 0;
+    // Name, weights hash, dimension and pooling: two stores agree on vectors only if this does.
+    virtual std::string identity() const = 0;
+    virtual void embed(const std::vector<std::string> &texts, float *out) const = 0;
+    virtual const TokenCounter &token_counter() const = 0;
+};
+
+// Loads an embedder from a model folder or file. Supported: Model2Vec static models (config.json
+// model_type "model2vec", or a sentence-transformers StaticEmbedding folder).
+std::unique_ptr<Embedder> load_embedder(const std::string &path);
 
 }  // namespace saem::nn

@@ -1,0 +1,83 @@
+// safetensors: u64 little-endian header size N, N bytes of JSON
+// {"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}, then the data;
+// offsets are relative to the end of the header.
+#include "nn/nn.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+
+namespace saem::nn {
+
+namespace {
+DType parse_dtype(const std::string &s, const std::string &where) {
+    if (s == "F32") return DType::F32;
+    if (s == "F16") return DType::F16;
+    if (s == "BF16") return DType::BF16;
+    if (s == "I8") return DType::I8;
+    throw ModelError(where + ": unsupported dtype " + s + " (F32, F16, BF16, I8)");
+}
+}  // namespace
+
+SafeTensors::SafeTensors(const std::string &path) : file_(path) {
+    if (file_.size() < 8) throw ModelError(path + ": truncated safetensors file (" + std::to_string(file_.size()) + " bytes)");
+    uint64_t header_size;
+    std::memcpy(&header_size, file_.data(), 8);
+    if (header_size > file_.size() - 8)
+        throw ModelError(path + ": header of " + std::to_string(header_size) + " bytes does not fit in a " +
+                         std::to_string(file_.size()) + "-byte file: not safetensors, or truncated");
+    auto header = nlohmann::json::parse(file_.data() + 8, file_.data() + 8 + header_size, nullptr, false);
+    if (header.is_discarded() || !header.is_object()) throw ModelError(path + ": header is not a JSON object: not safetensors");
+    const uint8_t *base = file_.data() + 8 + header_size;
+    size_t data_size = file_.size() - 8 - header_size;
+    for (const auto &[name, info] : header.items()) {
+        if (name == "__metadata__") continue;
+        std::string where = path + ": tensor '" + name + "'";
+        if (!info.is_object() || !info.contains("dtype") || !info.contains("shape") || !info.contains("data_offsets"))
+            throw ModelError(where + ": entry lacks dtype, shape or data_offsets");
+        Tensor t;
+        t.name = name;
+        t.type = parse_dtype(info["dtype"].get<std::string>(), where);
+        for (const auto &d : info["shape"]) {
+            if (!d.is_number_integer() || d.get<int64_t>() < 0) throw ModelError(where + ": bad shape " + info["shape"].dump());
+            t.shape.push_back(d.get<int64_t>());
+        }
+        const auto &off = info["data_offsets"];
+        if (!off.is_array() || off.size() != 2) throw ModelError(where + ": bad data_offsets");
+        uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
+        uint64_t expected = uint64_t(t.elements()) * dtype_size(t.type);
+        if (end < begin || end - begin != expected)
+            throw ModelError(where + ": holds " + std::to_string(end - begin) + " bytes, shape and dtype need " +
+                             std::to_string(expected));
+        if (end > data_size)
+            throw ModelError(where + ": data ends at byte " + std::to_string(end) + " but the file has " +
+                             std::to_string(data_size) + " data bytes: truncated file");
+        t.data = base + begin;
+        t.bytes = size_t(expected);
+        tensors_.push_back(std::move(t));
+    }
+}
+
+const Tensor *SafeTensors::find(const std::string &name) const {
+    for (const auto &t : tensors_)
+        if (t.name == name) return &t;
+    return nullptr;
+}
+
+const Tensor &SafeTensors::get(const std::string &name, const std::vector<int64_t> &shape) const {
+    const Tensor *t = find(name);
+    if (!t) throw ModelError(path() + ": missing tensor '" + name + "'");
+    bool ok = t->shape.size() == shape.size();
+    for (size_t i = 0; ok && i < shape.size(); ++i) ok = shape[i] < 0 || shape[i] == t->shape[i];
+    if (!ok) {
+        auto fmt = [](const std::vector<int64_t> &s) {
+            std::string out = "[";
+            for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + (s[i] < 0 ? std::string("*") : std::to_string(s[i]));
+            return out + "]";
+        };
+        throw ModelError(path() + ": tensor '" + name + "' has shape " + fmt(t->shape) + ", expected " + fmt(shape));
+    }
+    return *t;
+}
+
+}  // namespace saem::nn
