@@ -21,10 +21,30 @@ nlohmann::json to_json(const Stats &stats);
 // Parses {"path_prefix": "...", "metadata": {"key": value}}; throws std::invalid_argument.
 Filter filter_from_json(const nlohmann::json &filter);
 
+// ---- Models: which encoder to use.
+struct ModelCandidate {
+    std::string path;
+    bool usable = false;
+    std::string description;  // what it is, or why it was rejected
+};
+struct LoadedEncoder {
+    std::unique_ptr<nn::Embedder> embedder;  // null when none was found
+    std::string path, reason;
+};
+// Model folders searched, in order: SAEM_MODELS (colon-separated), ./models,
+// ~/.local/share/saem/models, /usr/local/share/saem/models, /usr/share/saem/models.
+std::vector<std::string> model_folders();
+std::vector<ModelCandidate> list_models();
+// An explicit path, else SAEM_ENCODER, else the encoder the store was built with (when it still
+// loads with the same identity), else the first usable model in model_folders().
+LoadedEncoder find_encoder(const std::string &explicit_path, Store *store);
+
 struct ServerOptions {
     std::string db;
     size_t max_body_bytes = 32u << 20;  // larger requests get 413
     ChunkOptions chunking;
+    std::shared_ptr<const nn::Embedder> embedder;  // dense and hybrid search, and new documents' vectors
+    std::string embedder_path;
 };
 
 // The HTTP API over one index file. Each request opens its own connection to the store, so
@@ -50,10 +70,15 @@ struct BeirOptions {
     bool ignore_identical_ids = true;  // BEIR's rule: a hit whose id is the query's id is dropped
     double heading_weight = 2.0;
     ChunkOptions chunking;
+    SearchMode mode = SearchMode::lexical;
+    const nn::Embedder *embedder = nullptr;
+    std::string embedder_path;
+    SearchOptions search;  // fusion settings for hybrid
 };
 
 struct BeirResult {
     size_t queries = 0, documents = 0;
+    std::string mode;
     double ndcg10 = 0, recall100 = 0, mrr10 = 0;
     double index_seconds = 0, search_seconds = 0;
 };

@@ -45,6 +45,13 @@ BeirResult eval_beir(const std::string &dir, const BeirOptions &opt, std::ostrea
         db = temp.path;
     }
     Store store(db);
+    ChunkOptions chunking = opt.chunking;
+    if (opt.embedder) {
+        store.use_encoder({opt.embedder->identity(), opt.embedder_path, opt.embedder->dim()});
+        if (!chunking.counter) chunking.counter = &opt.embedder->token_counter();
+    }
+    if (opt.mode != SearchMode::lexical && !opt.embedder)
+        throw std::invalid_argument(std::string("--mode ") + mode_name(opt.mode) + " needs an encoder (--encoder PATH)");
 
     auto t0 = clock::now();
     {
@@ -72,8 +79,13 @@ BeirResult eval_beir(const std::string &dir, const BeirOptions &opt, std::ostrea
             in_doc.format = "txt";
             in_doc.size = int64_t(title.size() + text.size());
             in_doc.metadata = {{"beir_id", id}};
-            store.put_document(in_doc, chunk_document(doc, opt.chunking));
+            auto chunks = chunk_document(doc, chunking);
+            store.put_document(in_doc, chunks, opt.embedder ? embed_chunks(*opt.embedder, chunks) : std::vector<float>{});
             ++written;
+        }
+        if (opt.embedder) {
+            embed_missing(store, *opt.embedder, opt.embedder_path);
+            build_vector_index(store);
         }
         log << "corpus: " << r.documents << " documents (" << written << " indexed now)\n";
     }
@@ -104,8 +116,10 @@ BeirResult eval_beir(const std::string &dir, const BeirOptions &opt, std::ostrea
     }
 
     auto t1 = clock::now();
-    SearchOptions so;
+    SearchOptions so = opt.search;
     so.k = 1000;  // chunks; several may belong to one document
+    so.mode = opt.mode;
+    so.embedder = opt.embedder;
     so.snippets = false;
     so.heading_weight = opt.heading_weight;
     double ndcg = 0, recall = 0, mrr = 0;
@@ -126,6 +140,7 @@ BeirResult eval_beir(const std::string &dir, const BeirOptions &opt, std::ostrea
     }
     r.search_seconds = std::chrono::duration<double>(clock::now() - t1).count();
     r.queries = qrels.size();
+    r.mode = mode_name(opt.mode);
     if (r.queries) {
         r.ndcg10 = ndcg / double(r.queries);
         r.recall100 = recall / double(r.queries);

@@ -18,15 +18,22 @@ const char *usage = R"(saem: a retrieval-augmented answer engine over your docum
 
 usage:
   saem index DIR [--db FILE] [--include GLOB]... [--exclude GLOB]... [--chunk-tokens N] [--overlap N]
-  saem search "QUERY" [--db FILE] [--k N] [--path PREFIX] [--meta KEY=VALUE]... [--json]
-  saem ask "QUESTION" [--db FILE] [--k N] [--path PREFIX] [--meta KEY=VALUE]... [--json]
-  saem serve [--db FILE] [--host 127.0.0.1] [--port 8080] [--max-body-mb 32]
-  saem eval beir DIR [--db FILE] [--split test] [--keep-identical-ids] [--json]
+                 [--encoder PATH | --no-encoder] [--vector-index flat|hnsw|ivfpq]
+  saem search "QUERY" [--db FILE] [--k N] [--mode lexical|dense|hybrid] [--encoder PATH]
+                 [--path PREFIX] [--meta KEY=VALUE]... [--json]
+  saem ask "QUESTION" [--db FILE] [--k N] [--mode ...] [--encoder PATH] [--path PREFIX] [--meta KEY=VALUE]... [--json]
+  saem serve [--db FILE] [--host 127.0.0.1] [--port 8080] [--max-body-mb 32] [--encoder PATH | --no-encoder]
+  saem eval beir DIR [--db FILE] [--split test] [--mode lexical|dense|hybrid] [--encoder PATH]
+                 [--keep-identical-ids] [--json]
+  saem reembed --encoder PATH [--db FILE]    replace every vector with ones from another encoder
+  saem models                               the encoders saem finds, and why others were rejected
   saem stats [--db FILE] [--json]
   saem tokenize --tokenizer PATH      token ids of each stdin line, as a JSON array per line
   saem embed --encoder PATH           embedding of each stdin line, as a JSON array per line
 
---db defaults to ./saem.db.
+--db defaults to ./saem.db. Without --encoder, saem uses SAEM_ENCODER, the encoder the index was
+built with, or the first usable model in SAEM_MODELS and the well-known model folders (saem models).
+Search defaults to hybrid when the index has vectors and its encoder loads, lexical otherwise.
 )";
 
 struct Args {
@@ -56,7 +63,7 @@ struct Args {
     }
 };
 
-const std::set<std::string> boolean_flags = {"json", "keep-identical-ids", "help"};
+const std::set<std::string> boolean_flags = {"json", "keep-identical-ids", "help", "no-encoder"};
 
 Args parse(int argc, char **argv, int first) {
     Args a;
@@ -103,10 +110,47 @@ std::string location(const std::string &heading, int page) {
     return s;
 }
 
+saem::LoadedEncoder encoder_for(const Args &a, saem::Store *store) {
+    if (a.flags.count("no-encoder")) return {};
+    return saem::find_encoder(a.get("encoder"), store);
+}
+
+// The search mode asked for, or hybrid when the index has vectors and an encoder is at hand.
+saem::SearchOptions search_options(const Args &a, saem::Store &store, saem::LoadedEncoder &enc) {
+    saem::SearchOptions so;
+    so.filter = filter_from(a);
+    if (a.options.count("mode")) {
+        so.mode = saem::parse_mode(a.get("mode"));
+        if (so.mode != saem::SearchMode::lexical) {
+            if (!enc.embedder) enc = encoder_for(a, &store);
+            if (!enc.embedder) throw std::invalid_argument("--mode " + a.get("mode") + " needs an encoder: --encoder PATH");
+        }
+    } else if (store.stats().vectors > 0) {
+        if (!enc.embedder) enc = encoder_for(a, &store);
+        if (enc.embedder) so.mode = saem::SearchMode::hybrid;
+    }
+    so.embedder = enc.embedder.get();
+    return so;
+}
+
 int cmd_index(const Args &a) {
     if (a.positional.size() != 1) throw std::invalid_argument("index takes one folder");
     saem::Store store(a.get("db", "saem.db"));
     saem::IndexOptions opt;
+    saem::LoadedEncoder enc = encoder_for(a, &store);
+    if (enc.embedder) {
+        std::cerr << "encoder: " << enc.path << " (" << enc.reason << ")\n";
+        opt.embedder = enc.embedder.get();
+        opt.embedder_path = enc.path;
+    } else if (!a.flags.count("no-encoder")) {
+        std::cerr << "no encoder configured: indexing for lexical search only (saem models tells why)\n";
+    }
+    if (a.options.count("vector-index")) {
+        std::string kind = a.get("vector-index");
+        if (kind != "flat" && kind != "hnsw" && kind != "ivfpq") throw std::invalid_argument("--vector-index is flat, hnsw or ivfpq");
+        store.set_vector_index_kind(kind == "hnsw" ? saem::VectorIndexKind::hnsw
+                                    : kind == "ivfpq" ? saem::VectorIndexKind::ivfpq : saem::VectorIndexKind::flat);
+    }
     opt.include = a.all("include");
     opt.exclude = a.all("exclude");
     opt.chunking = chunking_from(a);
@@ -118,16 +162,16 @@ int cmd_index(const Args &a) {
 int cmd_search(const Args &a) {
     if (a.positional.size() != 1) throw std::invalid_argument("search takes one quoted query");
     saem::Store store(a.get("db", "saem.db"));
-    saem::SearchOptions so;
+    saem::LoadedEncoder enc;
+    saem::SearchOptions so = search_options(a, store, enc);
     so.k = a.get_int("k", 10, 1, 1000);
-    so.filter = filter_from(a);
     bool tty = ::isatty(STDOUT_FILENO);
     if (!a.flags.count("json") && tty) { so.mark_open = "\033[1m"; so.mark_close = "\033[0m"; }
     auto hits = store.search(a.positional[0], so);
     if (a.flags.count("json")) {
         json out = json::array();
         for (const auto &h : hits) out.push_back(saem::to_json(h));
-        std::cout << json{{"query", a.positional[0]}, {"hits", out}}.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+        std::cout << json{{"query", a.positional[0]}, {"mode", saem::mode_name(so.mode)}, {"hits", out}}.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
         return 0;
     }
     if (hits.empty()) {
@@ -151,8 +195,12 @@ int cmd_ask(const Args &a) {
     if (a.positional.size() != 1) throw std::invalid_argument("ask takes one quoted question");
     saem::Store store(a.get("db", "saem.db"));
     saem::AnswerOptions ao;
+    saem::LoadedEncoder enc;
+    saem::SearchOptions so = search_options(a, store, enc);
     ao.k = a.get_int("k", ao.k, 1, 100);
-    ao.filter = filter_from(a);
+    ao.filter = so.filter;
+    ao.mode = so.mode;
+    ao.embedder = so.embedder;
     saem::Answer ans = saem::answer_extractive(store, a.positional[0], ao);
     if (a.flags.count("json")) {
         json out = saem::to_json(ans);
@@ -179,6 +227,13 @@ saem::Server *running_server = nullptr;
 int cmd_serve(const Args &a) {
     saem::ServerOptions so;
     so.db = a.get("db", "saem.db");
+    {
+        saem::Store store(so.db);
+        saem::LoadedEncoder enc = encoder_for(a, &store);
+        if (enc.embedder) std::cerr << "encoder: " << enc.path << " (" << enc.reason << ")\n";
+        so.embedder = std::move(enc.embedder);
+        so.embedder_path = enc.path;
+    }
     so.max_body_bytes = size_t(a.get_int("max-body-mb", 32, 1, 4096)) << 20;
     std::string host = a.get("host", "127.0.0.1");
     int port = a.get_int("port", 8080, 0, 65535);
@@ -202,14 +257,27 @@ int cmd_eval(const Args &a) {
     bo.ignore_identical_ids = !a.flags.count("keep-identical-ids");
     bo.chunking = chunking_from(a);
     if (a.options.count("heading-weight")) bo.heading_weight = std::stod(a.get("heading-weight"));
+    bo.mode = saem::parse_mode(a.get("mode", "lexical"));
+    saem::LoadedEncoder enc;
+    if (bo.mode != saem::SearchMode::lexical || a.options.count("encoder")) {
+        enc = encoder_for(a, nullptr);
+        if (!enc.embedder) throw std::invalid_argument("--mode " + a.get("mode") + " needs an encoder: --encoder PATH");
+        bo.embedder = enc.embedder.get();
+        bo.embedder_path = enc.path;
+    }
+    // Fusion settings, for experiments; the defaults are saem's.
+    if (a.options.count("lexical-weight")) bo.search.lexical_weight = std::stod(a.get("lexical-weight"));
+    if (a.options.count("dense-weight")) bo.search.dense_weight = std::stod(a.get("dense-weight"));
+    if (a.options.count("lexical-rrf-k")) bo.search.lexical_rrf_k = std::stod(a.get("lexical-rrf-k"));
+    if (a.options.count("dense-rrf-k")) bo.search.dense_rrf_k = std::stod(a.get("dense-rrf-k"));
     saem::BeirResult r = saem::eval_beir(a.positional[1], bo, std::cerr);
     if (a.flags.count("json")) {
-        std::cout << json{{"dataset", a.positional[1]}, {"mode", "lexical"}, {"queries", r.queries}, {"documents", r.documents},
+        std::cout << json{{"dataset", a.positional[1]}, {"mode", r.mode}, {"queries", r.queries}, {"documents", r.documents},
                           {"ndcg@10", r.ndcg10}, {"recall@100", r.recall100}, {"mrr@10", r.mrr10},
                           {"index_seconds", r.index_seconds}, {"search_seconds", r.search_seconds}}.dump(2) << '\n';
         return 0;
     }
-    std::cout << std::fixed << std::setprecision(4) << "queries " << r.queries << ", documents " << r.documents << '\n'
+    std::cout << std::fixed << std::setprecision(4) << "mode " << r.mode << ", queries " << r.queries << ", documents " << r.documents << '\n'
               << "nDCG@10    " << r.ndcg10 << '\n'
               << "Recall@100 " << r.recall100 << '\n'
               << "MRR@10     " << r.mrr10 << '\n'
@@ -253,6 +321,27 @@ int cmd_embed(const Args &a) {
     return 0;
 }
 
+int cmd_models(const Args &) {
+    std::cout << "model folders searched: ";
+    for (const auto &f : saem::model_folders()) std::cout << f << "  ";
+    std::cout << '\n';
+    auto models = saem::list_models();
+    if (models.empty()) std::cout << "no models found (put a model folder in one of them, or pass --encoder PATH)\n";
+    for (const auto &m : models) std::cout << (m.usable ? "  usable    " : "  rejected  ") << m.path << ": " << m.description << '\n';
+    return 0;
+}
+
+int cmd_reembed(const Args &a) {
+    saem::Store store(a.get("db", "saem.db"));
+    if (a.get("encoder").empty()) throw std::invalid_argument("reembed needs --encoder PATH");
+    saem::LoadedEncoder enc = encoder_for(a, &store);
+    store.clear_vectors();
+    size_t n = saem::embed_missing(store, *enc.embedder, enc.path);
+    saem::build_vector_index(store);
+    std::cerr << "re-embedded " << n << " chunks with " << enc.embedder->identity() << '\n';
+    return 0;
+}
+
 int cmd_stats(const Args &a) {
     saem::Store store(a.get("db", "saem.db"));
     json s = saem::to_json(store.stats());
@@ -278,6 +367,8 @@ int main(int argc, char **argv) {
         if (cmd == "eval") return cmd_eval(a);
         if (cmd == "stats") return cmd_stats(a);
         if (cmd == "tokenize") return cmd_tokenize(a);
+        if (cmd == "models") return cmd_models(a);
+        if (cmd == "reembed") return cmd_reembed(a);
         if (cmd == "embed") return cmd_embed(a);
         std::cerr << "saem: unknown command '" << cmd << "'\n" << usage;
         return 2;

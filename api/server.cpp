@@ -50,12 +50,37 @@ int bounded_int(const json &body, const char *field, int fallback, int lo, int h
     return int(it->get<int64_t>());
 }
 
+// Options shared by search and ask: filter, mode (default: hybrid when the index has vectors and
+// the server an encoder), rerank (no reranker can be configured yet: asking for one is an error).
+SearchOptions retrieval_fields(const json &body, Store &store, const nn::Embedder *embedder);
+
 Filter filter_field(const json &body) {
     try {
         return filter_from_json(body.contains("filter") ? body["filter"] : json());
     } catch (const std::invalid_argument &e) {
         throw HttpError{400, "invalid_field", e.what()};
     }
+}
+
+SearchOptions retrieval_fields(const json &body, Store &store, const nn::Embedder *embedder) {
+    SearchOptions so;
+    so.filter = filter_field(body);
+    if (body.contains("mode") && !body["mode"].is_null()) {
+        if (!body["mode"].is_string()) throw HttpError{400, "invalid_field", "'mode' must be lexical, dense or hybrid"};
+        try {
+            so.mode = parse_mode(body["mode"].get<std::string>());
+        } catch (const StoreError &e) {
+            throw HttpError{400, "invalid_field", e.what()};
+        }
+        if (so.mode != SearchMode::lexical && !embedder)
+            throw HttpError{400, "no_encoder", "this server has no encoder: only lexical search (start it with --encoder PATH)"};
+    } else if (embedder && store.stats().vectors > 0) {
+        so.mode = SearchMode::hybrid;
+    }
+    if (body.contains("rerank") && !body["rerank"].is_null() && body["rerank"] != false)
+        throw HttpError{400, "no_reranker", "no cross-encoder reranker is configured on this server"};
+    so.embedder = embedder;
+    return so;
 }
 
 // Route patterns, for telling a wrong method (405) from an unknown path (404).
@@ -111,13 +136,13 @@ struct Server::Impl {
         http.Post("/v1/search", route([this](const auto &req, auto &res) {
             json body = parse_body(req);
             std::string query = required_string(body, "query");
-            SearchOptions so;
-            so.k = bounded_int(body, "k", 10, 1, 1000);
-            so.filter = filter_field(body);
+            int k = bounded_int(body, "k", 10, 1, 1000);
             Store store(opt.db);
+            SearchOptions so = retrieval_fields(body, store, opt.embedder.get());
+            so.k = k;
             json hits = json::array();
             for (const auto &h : store.search(query, so)) hits.push_back(to_json(h));
-            send_json(res, 200, {{"query", query}, {"hits", hits}});
+            send_json(res, 200, {{"query", query}, {"mode", mode_name(so.mode)}, {"hits", hits}});
         }));
 
         http.Post("/v1/ask", route([this](const auto &req, auto &res) {
@@ -125,8 +150,11 @@ struct Server::Impl {
             AnswerOptions ao;
             std::string question = required_string(body, "question");
             ao.k = bounded_int(body, "k", ao.k, 1, 100);
-            ao.filter = filter_field(body);
             Store store(opt.db);
+            SearchOptions so = retrieval_fields(body, store, opt.embedder.get());
+            ao.filter = so.filter;
+            ao.mode = so.mode;
+            ao.embedder = so.embedder;
             json out = to_json(answer_extractive(store, question, ao));
             out["question"] = question;
             send_json(res, 200, out);
@@ -230,7 +258,8 @@ struct Server::Impl {
         std::lock_guard lock(write_mutex);
         Store store(opt.db);
         bool replaced = store.file_state(path).has_value();
-        int64_t id = index_document(store, path, text, format, metadata, opt.chunking);
+        if (opt.embedder) store.use_encoder({opt.embedder->identity(), opt.embedder_path, opt.embedder->dim()});
+        int64_t id = index_document(store, path, text, format, metadata, opt.chunking, opt.embedder.get());
         auto doc = store.document(id);
         json out = to_json(*doc);
         out["replaced"] = replaced;

@@ -15,6 +15,8 @@ Answer answer_extractive(Store &store, const std::string &question, const Answer
     so.k = opt.k;
     so.filter = opt.filter;
     so.snippets = false;
+    so.mode = opt.mode;
+    so.embedder = opt.embedder;
     std::vector<Hit> hits = store.search(question, so);
 
     std::map<std::string, double> weight;  // question term -> idf

@@ -38,6 +38,8 @@ struct AnswerOptions {
     int max_sentences = 3;
     double min_coverage = 0.3;  // below this share of the question's weight a sentence is not an answer
     Filter filter;
+    SearchMode mode = SearchMode::lexical;
+    const nn::Embedder *embedder = nullptr;
 };
 
 Answer answer_extractive(Store &store, const std::string &question, const AnswerOptions &options = {});

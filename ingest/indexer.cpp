@@ -18,8 +18,38 @@ namespace saem {
 
 namespace fs = std::filesystem;
 
+std::vector<float> embed_chunks(const nn::Embedder &embedder, const std::vector<ChunkInput> &chunks) {
+    std::vector<std::string> texts;
+    texts.reserve(chunks.size());
+    for (const auto &c : chunks) texts.push_back(embedding_text(c.heading, c.text));
+    std::vector<float> out(texts.size() * size_t(embedder.dim()));
+    if (!texts.empty()) embedder.embed(texts, out.data());
+    return out;
+}
+
+size_t embed_missing(Store &store, const nn::Embedder &embedder, const std::string &embedder_path) {
+    store.use_encoder({embedder.identity(), embedder_path, embedder.dim()});
+    size_t total = 0;
+    for (;;) {
+        auto batch = store.chunks_without_vectors(256);
+        if (batch.empty()) break;
+        std::vector<int64_t> ids;
+        std::vector<std::string> texts;
+        for (auto &[id, text] : batch) {
+            ids.push_back(id);
+            texts.push_back(std::move(text));
+        }
+        std::vector<float> vectors(texts.size() * size_t(embedder.dim()));
+        embedder.embed(texts, vectors.data());
+        store.put_vectors(ids, vectors);
+        total += ids.size();
+    }
+    return total;
+}
+
 int64_t index_document(Store &store, const std::string &path, std::string_view bytes, const std::string &format,
-                       const nlohmann::json &metadata, const ChunkOptions &options, int64_t size, int64_t mtime_ns) {
+                       const nlohmann::json &metadata, const ChunkOptions &options, const nn::Embedder *embedder,
+                       int64_t size, int64_t mtime_ns) {
     LoadedDocument doc = load_document(bytes, format, path);
     DocumentInput in;
     in.path = path;
@@ -30,7 +60,11 @@ int64_t index_document(Store &store, const std::string &path, std::string_view b
     in.mtime_ns = mtime_ns;
     in.metadata = doc.metadata;
     if (metadata.is_object()) in.metadata.update(metadata);
-    return store.put_document(in, chunk_document(doc, options));
+    ChunkOptions opt = options;
+    if (embedder && !opt.counter) opt.counter = &embedder->token_counter();
+    auto chunks = chunk_document(doc, opt);
+    if (!embedder) return store.put_document(in, chunks);
+    return store.put_document(in, chunks, embed_chunks(*embedder, chunks));
 }
 
 namespace {
@@ -43,6 +77,7 @@ struct Candidate {
     std::string hash, error;
     DocumentInput input;
     std::vector<ChunkInput> chunks;
+    std::vector<float> vectors;
     int64_t touch_id = 0;  // unchanged content, new mtime
 };
 
@@ -65,7 +100,8 @@ std::string read_file(const std::string &path) {
     return std::move(ss).str();
 }
 
-void load_candidate(Candidate &c, const std::optional<FileState> &state, const ChunkOptions &opt) {
+void load_candidate(Candidate &c, const std::optional<FileState> &state, const ChunkOptions &opt,
+                    const nn::Embedder *embedder) {
     try {
         std::string bytes = read_file(c.path);
         c.hash = content_hash(bytes);
@@ -82,6 +118,7 @@ void load_candidate(Candidate &c, const std::optional<FileState> &state, const C
         c.input.mtime_ns = c.mtime_ns;
         c.input.metadata = doc.metadata;
         c.chunks = chunk_document(doc, opt);
+        if (embedder) c.vectors = embed_chunks(*embedder, c.chunks);
         c.needs_write = true;
     } catch (const std::exception &e) {
         c.error = e.what();
@@ -119,6 +156,11 @@ IndexSummary index_folder(Store &store, const fs::path &folder, const IndexOptio
     std::error_code ec;
     fs::path root = fs::weakly_canonical(fs::absolute(folder), ec);
     if (ec || !fs::is_directory(root)) throw LoadError("not a folder: " + folder.string());
+    ChunkOptions chunking = opt.chunking;
+    if (opt.embedder) {
+        store.use_encoder({opt.embedder->identity(), opt.embedder_path, opt.embedder->dim()});
+        if (!chunking.counter) chunking.counter = &opt.embedder->token_counter();
+    }
 
     std::vector<Candidate> files;
     size_t ignored = 0;
@@ -185,7 +227,7 @@ IndexSummary index_folder(Store &store, const fs::path &folder, const IndexOptio
         std::atomic<size_t> next{0};
         auto worker = [&] {
             for (size_t k; (k = next++) < todo.size();)
-                load_candidate(files[todo[k]], states[todo[k] - batch], opt.chunking);
+                load_candidate(files[todo[k]], states[todo[k] - batch], chunking, opt.embedder);
         };
         std::vector<std::thread> pool;
         for (unsigned t = 1; t < std::min<size_t>(threads, todo.size()); ++t) pool.emplace_back(worker);
@@ -202,24 +244,30 @@ IndexSummary index_folder(Store &store, const fs::path &folder, const IndexOptio
                 store.touch_document(c.touch_id, c.size, c.mtime_ns);
                 ++sum.unchanged;
             } else if (c.needs_write) {
-                store.put_document(c.input, c.chunks);
+                store.put_document(c.input, c.chunks, c.vectors);
                 sum.chunks_written += c.chunks.size();
+                sum.vectors_written += c.vectors.size() / size_t(opt.embedder ? opt.embedder->dim() : 1);
                 ++(s ? sum.updated : sum.added);
             }
-            c.chunks.clear();
-            c.chunks.shrink_to_fit();
+            c.chunks = {};
+            c.vectors = {};
         }
         done = batch_end;
         progress.update(done);
     }
 
+    // Chunks indexed before this encoder was configured get their vectors now.
+    if (opt.embedder) sum.vectors_written += embed_missing(store, *opt.embedder, opt.embedder_path);
+    if (opt.embedder) build_vector_index(store);
     sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     Stats stats = store.stats();
     log << "added " << sum.added << ", updated " << sum.updated << ", removed " << sum.removed << ", unchanged "
         << sum.unchanged << ", skipped " << sum.skipped.size();
     if (ignored) log << ", ignored " << ignored << " of other types";
     log << "; " << sum.chunks_written << " chunks written, " << stats.chunks << " in the index ("
-        << stats.documents << " documents); " << std::fixed << std::setprecision(2) << sum.seconds << " s\n";
+        << stats.documents << " documents)";
+    if (opt.embedder) log << "; " << sum.vectors_written << " vectors written (" << opt.embedder->identity() << ")";
+    log << "; " << std::fixed << std::setprecision(2) << sum.seconds << " s\n";
     log.unsetf(std::ios::fixed);
     for (const auto &[path, reason] : sum.skipped) log << "skipped " << path << ": " << reason << '\n';
     return sum;

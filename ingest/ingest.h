@@ -61,21 +61,31 @@ std::string document_text(const LoadedDocument &doc);
 // A 128-bit XXH3 content hash, in hex.
 std::string content_hash(std::string_view bytes);
 
-// Loads, chunks and stores one document (add or replace by path). Returns the document id.
+// Loads, chunks, embeds (when an embedder is given) and stores one document (add or replace by
+// path). Returns the document id.
 int64_t index_document(Store &store, const std::string &path, std::string_view bytes, const std::string &format,
-                       const nlohmann::json &metadata, const ChunkOptions &options, int64_t size = 0,
-                       int64_t mtime_ns = 0);
+                       const nlohmann::json &metadata, const ChunkOptions &options,
+                       const nn::Embedder *embedder = nullptr, int64_t size = 0, int64_t mtime_ns = 0);
+
+// The vectors of chunks as the store expects them (embedding_text of heading and text).
+std::vector<float> embed_chunks(const nn::Embedder &embedder, const std::vector<ChunkInput> &chunks);
+
+// Records the embedder as the store's encoder (refusing a different one) and embeds every chunk
+// that has no vector yet. Returns how many were embedded.
+size_t embed_missing(Store &store, const nn::Embedder &embedder, const std::string &embedder_path);
 
 struct IndexOptions {
     std::vector<std::string> include;  // globs over the path relative to the folder; empty: all
     std::vector<std::string> exclude;
     ChunkOptions chunking;
+    const nn::Embedder *embedder = nullptr;  // dense vectors for every chunk when set
+    std::string embedder_path;               // recorded so later searches can load it
     bool progress_bar = false;          // redraw one line (a terminal) rather than print lines
     int threads = 0;                    // loaders in parallel; 0: hardware threads
 };
 
 struct IndexSummary {
-    size_t added = 0, updated = 0, unchanged = 0, removed = 0, chunks_written = 0;
+    size_t added = 0, updated = 0, unchanged = 0, removed = 0, chunks_written = 0, vectors_written = 0;
     std::vector<std::pair<std::string, std::string>> skipped;  // path, reason
     double seconds = 0;
 };

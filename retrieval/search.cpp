@@ -1,8 +1,11 @@
 #include "retrieval/lexer.h"
 #include "retrieval/retrieval.h"
 #include "retrieval/sqlite.h"
+#include "retrieval/vectors.h"
 
 #include <algorithm>
+#include <memory>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace saem {
@@ -51,44 +54,145 @@ std::vector<std::string> analyze(std::string_view text) {
     return terms;
 }
 
-std::vector<Hit> Store::search(std::string_view query, const SearchOptions &opt) {
-    std::string match = fts_query(query);
-    if (match.empty() || opt.k <= 0) return {};
-    // Rank first, touching only what filters need; chunk text is read for the top k alone.
-    std::string ranked = "SELECT chunks_fts.rowid AS id, bm25(chunks_fts, 1.0, ?2) AS score FROM chunks_fts";
-    bool filtered = !opt.filter.path_prefix.empty() || !opt.filter.metadata.empty();
-    if (filtered)
-        ranked += " JOIN chunks fc ON fc.id = chunks_fts.rowid JOIN documents fd ON fd.id = fc.document_id";
-    ranked += " WHERE chunks_fts MATCH ?1";
-    int next = 4;
-    if (!opt.filter.path_prefix.empty()) ranked += " AND substr(fd.path, 1, length(?3)) = ?3";
-    for (const auto &[key, value] : opt.filter.metadata) {
+SearchMode parse_mode(const std::string &name) {
+    if (name == "lexical") return SearchMode::lexical;
+    if (name == "dense") return SearchMode::dense;
+    if (name == "hybrid") return SearchMode::hybrid;
+    throw StoreError("unknown search mode '" + name + "' (lexical, dense, hybrid)");
+}
+
+const char *mode_name(SearchMode mode) {
+    return mode == SearchMode::dense ? "dense" : mode == SearchMode::hybrid ? "hybrid" : "lexical";
+}
+
+namespace {
+
+using Ranked = std::vector<std::pair<int64_t, double>>;  // chunk id, score; best first
+
+// " AND ..." conditions on documents d for a filter, and their bindings from ?first on.
+std::string filter_sql(const Filter &f, int first) {
+    std::string sql;
+    if (!f.path_prefix.empty()) sql += " AND substr(d.path, 1, length(?" + std::to_string(first) + ")) = ?" + std::to_string(first);
+    int next = first + 1;
+    for (const auto &[key, value] : f.metadata) {
         if (!valid_metadata_key(key))
             throw StoreError("metadata filter key '" + key + "' must be letters, digits, '_', '-' or '.'");
         if (!(value.is_string() || value.is_number() || value.is_boolean()))
             throw StoreError("metadata filter '" + key + "' must be a string, number or boolean");
-        ranked += " AND json_extract(fd.metadata, '$.\"" + key + "\"') = ?" + std::to_string(next++);
+        sql += " AND json_extract(d.metadata, '$.\"" + key + "\"') = ?" + std::to_string(next++);
     }
-    ranked += " ORDER BY score LIMIT ?" + std::to_string(next);
-    std::string sql = "SELECT c.id, c.document_id, c.ordinal, c.page, c.heading, c.text, d.path, d.title, top.score "
-                      "FROM (" + ranked + ") AS top JOIN chunks c ON c.id = top.id "
-                      "JOIN documents d ON d.id = c.document_id ORDER BY top.score";
+    return sql;
+}
 
-    sql::Stmt st(db_, sql);
-    st.bind(1, match).bind(2, opt.heading_weight);
-    if (!opt.filter.path_prefix.empty()) st.bind(3, opt.filter.path_prefix);
-    int i = 4;
-    for (const auto &[key, value] : opt.filter.metadata) {
+void bind_filter(sql::Stmt &st, const Filter &f, int first) {
+    if (!f.path_prefix.empty()) st.bind(first, f.path_prefix);
+    int i = first + 1;
+    for (const auto &[key, value] : f.metadata) {
         if (value.is_string()) st.bind(i++, value.get<std::string>());
         else if (value.is_boolean()) st.bind(i++, int64_t(value.get<bool>()));
         else if (value.is_number_integer()) st.bind(i++, value.get<int64_t>());
         else st.bind(i++, value.get<double>());
     }
-    st.bind(next, opt.k);
+}
 
-    std::vector<Hit> hits;
+bool filtered(const Filter &f) { return !f.path_prefix.empty() || !f.metadata.empty(); }
+
+Ranked lexical_ranking(sqlite3 *db, const std::string &match, const SearchOptions &opt, int limit) {
+    // Rank touching only what filters need; chunk text is read later, for the winners alone.
+    std::string sql = "SELECT chunks_fts.rowid, bm25(chunks_fts, 1.0, ?2) AS score FROM chunks_fts";
+    if (filtered(opt.filter))
+        sql += " JOIN chunks c ON c.id = chunks_fts.rowid JOIN documents d ON d.id = c.document_id";
+    sql += " WHERE chunks_fts MATCH ?1" + filter_sql(opt.filter, 4) + " ORDER BY score LIMIT ?3";
+    sql::Stmt st(db, sql);
+    st.bind(1, match).bind(2, opt.heading_weight).bind(3, limit);
+    bind_filter(st, opt.filter, 4);
+    Ranked out;
+    while (st.step()) out.emplace_back(st.i64(0), -st.f64(1));  // bm25() is negated: lower is better
+    return out;
+}
+
+Ranked dense_ranking(Store &store, std::string_view query, const SearchOptions &opt, int limit) {
+    if (!opt.embedder)
+        throw StoreError(std::string(mode_name(opt.mode)) + " search needs an encoder (--encoder PATH, or an index made with one)");
+    auto index = current_vector_index(store);
+    if (!index) return {};
+    if (index->dim() != opt.embedder->dim())
+        throw StoreError("the encoder makes " + std::to_string(opt.embedder->dim()) + "-d vectors, the index holds " +
+                         std::to_string(index->dim()) + "-d ones");
+    std::vector<float> q(size_t(opt.embedder->dim()));
+    opt.embedder->embed({std::string(query)}, q.data());
+    // FAISS does not know documents: filters are applied after, fetching more until enough pass.
+    for (int fetch = filtered(opt.filter) ? limit * 8 : limit;; fetch *= 4) {
+        auto found = index->search(q.data(), fetch);
+        Ranked out;
+        if (!filtered(opt.filter)) {
+            for (auto [id, score] : found) out.emplace_back(id, score);
+        } else {
+            sql::Stmt st(store.handle(), "SELECT 1 FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?1" +
+                                             filter_sql(opt.filter, 2));
+            for (auto [id, score] : found) {
+                st.bind(1, id);
+                bind_filter(st, opt.filter, 2);
+                if (st.step()) out.emplace_back(id, score);
+                st.reset();
+                if (int(out.size()) == limit) break;
+            }
+        }
+        if (int(out.size()) >= limit || int64_t(found.size()) >= index->size() || int(found.size()) < fetch) {
+            if (int(out.size()) > limit) out.resize(size_t(limit));
+            return out;
+        }
+    }
+}
+
+// Reciprocal-rank fusion in which each list has its own weight and rank constant. A small
+// constant makes a list's top ranks decisive; a large one makes it a gentle tie-breaker that
+// mostly adds what the other list missed.
+Ranked fuse(const Ranked &lexical, const Ranked &dense, const SearchOptions &opt) {
+    std::unordered_map<int64_t, double> score;
+    for (size_t r = 0; r < lexical.size(); ++r) score[lexical[r].first] += opt.lexical_weight / (opt.lexical_rrf_k + double(r + 1));
+    for (size_t r = 0; r < dense.size(); ++r) score[dense[r].first] += opt.dense_weight / (opt.dense_rrf_k + double(r + 1));
+    Ranked out(score.begin(), score.end());
+    std::sort(out.begin(), out.end(), [](const auto &a, const auto &b) {
+        return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    return out;
+}
+
+}  // namespace
+
+std::vector<Hit> Store::search(std::string_view query, const SearchOptions &opt) {
+    if (opt.k <= 0) return {};
+    std::string match = fts_query(query);
+    int candidates = std::max(opt.k, opt.candidates);
+    Ranked ranked;
+    switch (opt.mode) {
+    case SearchMode::lexical:
+        if (!match.empty()) ranked = lexical_ranking(db_, match, opt, opt.k);
+        break;
+    case SearchMode::dense:
+        ranked = dense_ranking(*this, query, opt, opt.k);
+        break;
+    case SearchMode::hybrid: {
+        Ranked lexical = match.empty() ? Ranked{} : lexical_ranking(db_, match, opt, candidates);
+        ranked = fuse(lexical, dense_ranking(*this, query, opt, candidates), opt);
+        break;
+    }
+    }
+    if (int(ranked.size()) > opt.k) ranked.resize(size_t(opt.k));
+    if (ranked.empty()) return {};
+
+    std::unordered_map<int64_t, size_t> position;
+    std::string ids;
+    for (size_t i = 0; i < ranked.size(); ++i) {
+        position[ranked[i].first] = i;
+        ids += (i ? "," : "") + std::to_string(ranked[i].first);
+    }
+    std::vector<Hit> hits(ranked.size());
+    sql::Stmt st(db_, "SELECT c.id, c.document_id, c.ordinal, c.page, c.heading, c.text, d.path, d.title "
+                      "FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN (" + ids + ")");
     while (st.step()) {
-        Hit h;
+        Hit &h = hits[position.at(st.i64(0))];
         h.chunk_id = st.i64(0);
         h.document_id = st.i64(1);
         h.ordinal = int(st.i64(2));
@@ -97,16 +201,27 @@ std::vector<Hit> Store::search(std::string_view query, const SearchOptions &opt)
         h.text = st.str(5);
         h.path = st.str(6);
         h.title = st.str(7);
-        h.score = -st.f64(8);  // FTS5's bm25() is negated so that ORDER BY ascending ranks best first
-        hits.push_back(std::move(h));
     }
-    if (opt.snippets && !hits.empty()) {
-        sql::Stmt sn(db_, "SELECT snippet(chunks_fts, 0, ?2, ?3, '…', 24) FROM chunks_fts "
-                          "WHERE chunks_fts MATCH ?1 AND rowid = ?4");
+    for (size_t i = 0; i < ranked.size(); ++i) hits[i].score = ranked[i].second;
+    // A chunk deleted between ranking and reading (a concurrent writer) is dropped.
+    hits.erase(std::remove_if(hits.begin(), hits.end(), [](const Hit &h) { return h.chunk_id == 0; }), hits.end());
+
+    if (opt.snippets) {
+        std::unique_ptr<sql::Stmt> sn;
+        if (!match.empty())
+            sn = std::make_unique<sql::Stmt>(db_, "SELECT snippet(chunks_fts, 0, ?2, ?3, '…', 24) FROM chunks_fts "
+                                                  "WHERE chunks_fts MATCH ?1 AND rowid = ?4");
         for (Hit &h : hits) {
-            sn.bind(1, match).bind(2, opt.mark_open).bind(3, opt.mark_close).bind(4, h.chunk_id);
-            if (sn.step()) h.snippet = sn.str(0);
-            sn.reset();
+            if (sn) {
+                sn->bind(1, match).bind(2, opt.mark_open).bind(3, opt.mark_close).bind(4, h.chunk_id);
+                if (sn->step()) h.snippet = sn->str(0);
+                sn->reset();
+            }
+            if (h.snippet.empty()) {  // a dense-only hit shares no term with the query: its opening words
+                size_t cut = std::min(h.text.size(), size_t(160));
+                while (cut < h.text.size() && (static_cast<unsigned char>(h.text[cut]) & 0xC0) == 0x80) ++cut;
+                h.snippet = h.text.substr(0, cut) + (cut < h.text.size() ? "…" : "");
+            }
         }
     }
     return hits;

@@ -43,6 +43,12 @@ public:
     Stmt &bind(int i, const std::string &v) { return bind(i, std::string_view(v)); }
     Stmt &bind(int i, const char *v) { return bind(i, std::string_view(v)); }
     Stmt &bind_null(int i) { check(sqlite3_bind_null(st_, i)); return *this; }
+    Stmt &bind_blob(int i, const void *data, size_t bytes) {
+        check(sqlite3_bind_blob64(st_, i, data, sqlite3_uint64(bytes), SQLITE_TRANSIENT));
+        return *this;
+    }
+    const void *blob(int c) const { return sqlite3_column_blob(st_, c); }
+    size_t bytes(int c) const { return size_t(sqlite3_column_bytes(st_, c)); }
 
     // true while there is a row
     bool step() {

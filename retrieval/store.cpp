@@ -12,6 +12,11 @@
 //     client) can never name a different chunk later.
 //  5. A skipped-file row is written only after its document row, if any, is gone (in the same
 //     transaction), so a path is never both indexed and skipped.
+//  6. A chunk's vector is inserted in the chunk's transaction and deleted with it (ON DELETE
+//     CASCADE); every vector insert or delete bumps settings.vector_generation in that same
+//     transaction (triggers). The FAISS cache records the generation it was built at, so a cache
+//     that misses any committed change is detected and rebuilt, and one built from uncommitted
+//     state cannot exist (it is built inside a read transaction).
 //
 // States of one file while it is re-indexed (crash points named for SAEM_CRASH_AT):
 //  A. committed old version (or absent)                -- "file.before_txn"
@@ -77,6 +82,21 @@ CREATE TABLE skipped(
   mtime_ns INTEGER NOT NULL,
   reason TEXT NOT NULL
 );
+)sql",
+    // 2: embedding vectors beside their chunks, and the settings that describe them.
+    R"sql(
+CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO settings(key, value) VALUES ('vector_generation', '0'), ('vector_index', 'flat');
+CREATE TABLE chunk_vectors(
+  chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+  embedding BLOB NOT NULL
+);
+CREATE TRIGGER chunk_vectors_ai AFTER INSERT ON chunk_vectors BEGIN
+  UPDATE settings SET value = value + 1 WHERE key = 'vector_generation';
+END;
+CREATE TRIGGER chunk_vectors_ad AFTER DELETE ON chunk_vectors BEGIN
+  UPDATE settings SET value = value + 1 WHERE key = 'vector_generation';
+END;
 )sql",
 };
 constexpr int migration_count = int(sizeof(migrations) / sizeof(migrations[0]));
@@ -210,7 +230,11 @@ std::optional<FileState> Store::file_state(const std::string &path) {
     return FileState{st.i64(0), st.i64(1), st.i64(2), st.str(3)};
 }
 
-int64_t Store::put_document(const DocumentInput &doc, const std::vector<ChunkInput> &chunks) {
+int64_t Store::put_document(const DocumentInput &doc, const std::vector<ChunkInput> &chunks,
+                            const std::vector<float> &vectors) {
+    size_t dim = chunks.empty() ? 0 : vectors.size() / chunks.size();
+    if (!vectors.empty() && dim * chunks.size() != vectors.size())
+        throw StoreError("put_document: " + std::to_string(vectors.size()) + " floats for " + std::to_string(chunks.size()) + " chunks");
     crash_point("file.before_txn");
     sql::WriteTxn txn(db_);
     int64_t id = 0;
@@ -236,11 +260,16 @@ int64_t Store::put_document(const DocumentInput &doc, const std::vector<ChunkInp
     sql::Stmt(db_, "DELETE FROM skipped WHERE path = ?").bind(1, doc.path).run();
     sql::Stmt ins(db_, "INSERT INTO chunks(document_id, ordinal, text, heading, page, char_begin, char_end, tokens) "
                        "VALUES (?,?,?,?,?,?,?,?)");
+    sql::Stmt vec(db_, "INSERT INTO chunk_vectors(chunk_id, embedding) VALUES (?, ?)");
     for (size_t i = 0; i < chunks.size(); ++i) {
         const ChunkInput &c = chunks[i];
         ins.bind(1, id).bind(2, int64_t(i)).bind(3, c.text).bind(4, c.heading).bind(5, c.page)
            .bind(6, c.begin).bind(7, c.end).bind(8, c.tokens).run();
         ins.reset();
+        if (!vectors.empty()) {
+            vec.bind(1, int64_t(sqlite3_last_insert_rowid(db_))).bind_blob(2, vectors.data() + i * dim, dim * sizeof(float)).run();
+            vec.reset();
+        }
     }
     crash_point("file.chunks_written");
     txn.commit();
@@ -332,6 +361,79 @@ double Store::idf(const std::string &term) {
     return v > 0 ? v : 0;
 }
 
+std::optional<EncoderInfo> Store::encoder() {
+    sql::Stmt st(db_, "SELECT value FROM settings WHERE key = 'encoder'");
+    if (!st.step()) return std::nullopt;
+    auto j = nlohmann::json::parse(st.str(0), nullptr, false);
+    if (!j.is_object()) return std::nullopt;
+    return EncoderInfo{j.value("identity", ""), j.value("path", ""), j.value("dim", 0)};
+}
+
+void Store::use_encoder(const EncoderInfo &info) {
+    sql::WriteTxn txn(db_);
+    auto current = encoder();
+    int64_t vectors = 0;
+    {
+        sql::Stmt st(db_, "SELECT count(*) FROM chunk_vectors");
+        if (st.step()) vectors = st.i64(0);
+    }
+    if (current && current->identity != info.identity && vectors > 0)
+        throw StoreError("this index holds " + std::to_string(vectors) + " vectors made by " + current->identity +
+                         ", not by " + info.identity + " (" + info.path + "); vectors of different encoders cannot be "
+                         "mixed. Re-embed every chunk with: saem reembed --db " + path_ + " --encoder " + info.path);
+    nlohmann::json j = {{"identity", info.identity}, {"path", info.path}, {"dim", info.dim}};
+    sql::Stmt(db_, "INSERT OR REPLACE INTO settings(key, value) VALUES ('encoder', ?)").bind(1, j.dump()).run();
+    txn.commit();
+}
+
+void Store::clear_vectors() {
+    sql::WriteTxn txn(db_);
+    sql::exec(db_, "DELETE FROM chunk_vectors; DELETE FROM settings WHERE key = 'encoder';");
+    txn.commit();
+}
+
+std::vector<std::pair<int64_t, std::string>> Store::chunks_without_vectors(int limit) {
+    sql::Stmt st(db_, "SELECT c.id, c.heading, c.text FROM chunks c LEFT JOIN chunk_vectors v ON v.chunk_id = c.id "
+                      "WHERE v.chunk_id IS NULL ORDER BY c.id LIMIT ?");
+    st.bind(1, limit);
+    std::vector<std::pair<int64_t, std::string>> out;
+    while (st.step()) out.emplace_back(st.i64(0), embedding_text(st.str(1), st.str(2)));
+    return out;
+}
+
+void Store::put_vectors(const std::vector<int64_t> &ids, const std::vector<float> &vectors) {
+    if (ids.empty()) return;
+    size_t dim = vectors.size() / ids.size();
+    sql::WriteTxn txn(db_);
+    sql::Stmt st(db_, "INSERT OR REPLACE INTO chunk_vectors(chunk_id, embedding) "
+                      "SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?1)");
+    for (size_t i = 0; i < ids.size(); ++i) {
+        st.bind(1, ids[i]).bind_blob(2, vectors.data() + i * dim, dim * sizeof(float)).run();
+        st.reset();
+    }
+    txn.commit();
+}
+
+int64_t Store::vector_generation() {
+    sql::Stmt st(db_, "SELECT value FROM settings WHERE key = 'vector_generation'");
+    return st.step() ? st.i64(0) : 0;
+}
+
+VectorIndexKind Store::vector_index_kind() {
+    sql::Stmt st(db_, "SELECT value FROM settings WHERE key = 'vector_index'");
+    std::string v = st.step() ? st.str(0) : "flat";
+    return v == "hnsw" ? VectorIndexKind::hnsw : v == "ivfpq" ? VectorIndexKind::ivfpq : VectorIndexKind::flat;
+}
+
+void Store::set_vector_index_kind(VectorIndexKind kind) {
+    const char *name = kind == VectorIndexKind::hnsw ? "hnsw" : kind == VectorIndexKind::ivfpq ? "ivfpq" : "flat";
+    sql::Stmt(db_, "INSERT OR REPLACE INTO settings(key, value) VALUES ('vector_index', ?)").bind(1, name).run();
+}
+
+std::string embedding_text(const std::string &heading, const std::string &text) {
+    return heading.empty() ? text : heading + "\n" + text;
+}
+
 Stats Store::stats() {
     Stats s;
     {
@@ -339,6 +441,11 @@ Stats Store::stats() {
                           "(SELECT count(*) FROM skipped)");
         if (st.step()) { s.documents = st.i64(0); s.chunks = st.i64(1); s.skipped = st.i64(2); }
     }
+    {
+        sql::Stmt st(db_, "SELECT count(*) FROM chunk_vectors");
+        if (st.step()) s.vectors = st.i64(0);
+    }
+    if (auto e = encoder()) s.encoder = e->identity;
     std::error_code ec;
     auto bytes = std::filesystem::file_size(path_, ec);
     s.db_bytes = ec ? 0 : int64_t(bytes);

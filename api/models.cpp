@@ -1,0 +1,90 @@
+// Which encoder to use: an explicit path, then SAEM_ENCODER, then the one an index was built with,
+// then the first loadable model in SAEM_MODELS (colon-separated folders) and the well-known folders.
+#include "api/api.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace saem {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> model_folders() {
+    std::vector<std::string> out;
+    if (const char *env = std::getenv("SAEM_MODELS")) {
+        std::string s = env;
+        for (size_t pos = 0; pos <= s.size();) {
+            size_t colon = s.find(':', pos);
+            std::string dir = s.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
+            if (!dir.empty()) out.push_back(dir);
+            if (colon == std::string::npos) break;
+            pos = colon + 1;
+        }
+    }
+    out.push_back("models");
+    if (const char *xdg = std::getenv("XDG_DATA_HOME")) out.push_back(std::string(xdg) + "/saem/models");
+    else if (const char *home = std::getenv("HOME")) out.push_back(std::string(home) + "/.local/share/saem/models");
+    out.push_back("/usr/local/share/saem/models");
+    out.push_back("/usr/share/saem/models");
+    return out;
+}
+
+std::vector<ModelCandidate> list_models() {
+    std::vector<ModelCandidate> out;
+    for (const auto &folder : model_folders()) {
+        std::error_code ec;
+        if (!fs::is_directory(folder, ec)) continue;
+        std::vector<fs::path> entries;
+        for (const auto &e : fs::directory_iterator(folder, ec)) entries.push_back(e.path());
+        std::sort(entries.begin(), entries.end());
+        for (const auto &p : entries) {
+            ModelCandidate c;
+            c.path = p.string();
+            try {
+                auto embedder = nn::load_embedder(c.path);
+                c.usable = true;
+                c.description = "encoder " + embedder->identity();
+            } catch (const std::exception &e) {
+                c.description = e.what();
+            }
+            out.push_back(std::move(c));
+        }
+    }
+    return out;
+}
+
+LoadedEncoder find_encoder(const std::string &explicit_path, Store *store) {
+    LoadedEncoder out;
+    auto load = [&](const std::string &path, const std::string &why) {
+        out.embedder = nn::load_embedder(path);
+        out.path = fs::absolute(path).lexically_normal().string();
+        out.reason = why;
+    };
+    if (!explicit_path.empty()) {
+        load(explicit_path, "--encoder");
+        return out;
+    }
+    if (const char *env = std::getenv("SAEM_ENCODER"); env && *env) {
+        load(env, "SAEM_ENCODER");
+        return out;
+    }
+    if (store) {
+        if (auto recorded = store->encoder(); recorded && !recorded->path.empty()) {
+            try {
+                load(recorded->path, "the encoder this index was built with");
+                if (out.embedder->identity() == recorded->identity) return out;
+                out = {};
+            } catch (const std::exception &) {
+                out = {};
+            }
+        }
+    }
+    for (const auto &c : list_models()) {
+        if (!c.usable) continue;
+        load(c.path, "found in the model folders");
+        return out;
+    }
+    return out;
+}
+
+}  // namespace saem
