@@ -28,7 +28,7 @@ std::unique_ptr<faiss::Index> make_index(VectorIndexKind kind, int dim, int64_t 
     switch (kind) {
     case VectorIndexKind::hnsw: {
         auto *hnsw = new faiss::IndexHNSWFlat(dim, 32, faiss::METRIC_INNER_PRODUCT);
-        hnsw->hnsw.efConstruction = 80;
+        hnsw->hnsw.efConstruction = 64;
         hnsw->hnsw.efSearch = 128;
         auto idmap = std::make_unique<faiss::IndexIDMap2>(hnsw);
         idmap->own_fields = true;

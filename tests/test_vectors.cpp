@@ -1,0 +1,265 @@
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include "api/api.h"
+#include "helpers.h"
+
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <csignal>
+#include <fcntl.h>
+#include <random>
+#include <set>
+
+using namespace saem;
+
+namespace {
+
+const std::string potion = std::string(SAEM_SHARED) + "/models/potion-base-4M-int8";
+
+// Maps each text to a preset vector (or zeros): lets a test choose the query vector exactly.
+struct TableEmbedder : nn::Embedder {
+    int d;
+    std::string id;
+    std::map<std::string, std::vector<float>> table;
+    nn::ApproxTokenCounter counter;
+    TableEmbedder(int dim, std::string identity) : d(dim), id(std::move(identity)) {}
+    int dim() const override { return d; }
+    std::string identity() const override { return id; }
+    const nn::TokenCounter &token_counter() const override { return counter; }
+    void embed(const std::vector<std::string> &texts, float *out) const override {
+        for (size_t i = 0; i < texts.size(); ++i) {
+            auto it = table.find(texts[i]);
+            for (int k = 0; k < d; ++k) out[i * size_t(d) + size_t(k)] = it == table.end() ? 0.f : it->second[size_t(k)];
+        }
+    }
+};
+
+int64_t scalar(Store &s, const std::string &sql) {
+    sqlite3_stmt *st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(s.handle(), sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return v;
+}
+
+std::set<int64_t> chunk_ids(Store &s) {
+    std::set<int64_t> ids;
+    sqlite3_stmt *st = nullptr;
+    sqlite3_prepare_v2(s.handle(), "SELECT id FROM chunks", -1, &st, nullptr);
+    while (sqlite3_step(st) == SQLITE_ROW) ids.insert(sqlite3_column_int64(st, 0));
+    sqlite3_finalize(st);
+    return ids;
+}
+
+// Every id FAISS can return, via a dense search for everything.
+std::set<int64_t> faiss_ids(Store &s, const nn::Embedder &e) {
+    SearchOptions so;
+    so.mode = SearchMode::dense;
+    so.embedder = &e;
+    so.k = 1000000;
+    so.snippets = false;
+    std::set<int64_t> ids;
+    for (const auto &h : s.search("anything at all", so)) ids.insert(h.chunk_id);
+    return ids;
+}
+
+}  // namespace
+
+TEST_CASE("dense search finds meaning without shared words; hybrid keeps lexical hits") {
+    TempDir dir;
+    Store s(dir / "v.db");
+    auto enc = nn::load_embedder(potion);
+    s.use_encoder({enc->identity(), potion, enc->dim()});
+    index_document(s, "dogs.txt", "Dogs are loyal pets. They bark at strangers and love long walks.", "txt", {}, {}, enc.get());
+    index_document(s, "market.txt", "The stock market fell sharply as investors sold shares.", "txt", {}, {}, enc.get());
+    index_document(s, "rain.txt", "Heavy rainfall flooded the valley and the river burst its banks.", "txt", {}, {}, enc.get());
+    CHECK(s.stats().vectors == 3);
+
+    SearchOptions lexical;
+    CHECK(s.search("puppy", lexical).empty());
+    SearchOptions dense;
+    dense.mode = SearchMode::dense;
+    dense.embedder = enc.get();
+    auto hits = s.search("puppy", dense);
+    REQUIRE(hits.size() == 3);
+    CHECK(hits[0].path == "dogs.txt");
+    CHECK(hits[0].score > hits[1].score);
+    CHECK_FALSE(hits[0].snippet.empty());
+    hits = s.search("equity trading losses", dense);
+    CHECK(hits[0].path == "market.txt");
+
+    SearchOptions hybrid = dense;
+    hybrid.mode = SearchMode::hybrid;
+    hits = s.search("river", hybrid);
+    REQUIRE_FALSE(hits.empty());
+    CHECK(hits[0].path == "rain.txt");
+    CHECK(hits[0].snippet.find("[river]") != std::string::npos);
+
+    SearchOptions no_encoder;
+    no_encoder.mode = SearchMode::dense;
+    CHECK_THROWS_WITH_AS(s.search("puppy", no_encoder), doctest::Contains("needs an encoder"), StoreError);
+}
+
+TEST_CASE("an index refuses vectors from another encoder, and reembed replaces them") {
+    TempDir dir;
+    Store s(dir / "v.db");
+    auto enc = nn::load_embedder(potion);
+    s.use_encoder({enc->identity(), potion, enc->dim()});
+    index_document(s, "a.txt", "Springs feed rivers.", "txt", {}, {}, enc.get());
+    TableEmbedder other(8, "test:other:8");
+    CHECK_THROWS_WITH_AS(s.use_encoder({other.identity(), "/models/other", 8}), doctest::Contains("saem reembed"), StoreError);
+    CHECK(s.encoder()->identity == enc->identity());
+    s.clear_vectors();
+    CHECK(embed_missing(s, other, "/models/other") == 1);
+    CHECK(s.encoder()->identity == "test:other:8");
+    CHECK(scalar(s, "SELECT length(embedding) FROM chunk_vectors") == 8 * 4);
+}
+
+TEST_CASE("FAISS never returns a chunk that is gone, however its cache file is") {
+    TempDir dir;
+    std::string db = dir / "v.db";
+    auto enc = nn::load_embedder(potion);
+    {
+        Store s(db);
+        s.use_encoder({enc->identity(), potion, enc->dim()});
+        for (int i = 0; i < 20; ++i)
+            index_document(s, "d" + std::to_string(i) + ".txt", "Document number " + std::to_string(i) + " about wells.",
+                           "txt", {}, {}, enc.get());
+        build_vector_index(s);
+        CHECK(std::filesystem::exists(db + ".faiss"));
+        CHECK(faiss_ids(s, *enc) == chunk_ids(s));
+        int64_t gen = s.vector_generation();
+        REQUIRE(s.remove_document(s.document_by_path("d3.txt")->id));
+        CHECK(s.vector_generation() > gen);
+        CHECK(faiss_ids(s, *enc) == chunk_ids(s));  // the in-memory index follows
+        CHECK(chunk_ids(s).size() == 19);
+    }
+    // A damaged cache file is rebuilt, not trusted.
+    write_bytes(db + ".faiss", "SAEMVEC1garbage");
+    Store s(db);
+    CHECK(faiss_ids(s, *enc) == chunk_ids(s));
+}
+
+TEST_CASE("kill -9 of a dense index run: FAISS and SQLite agree on reopen") {
+    TempDir dir;
+    fs::path docs = dir.path / "docs";
+    for (int i = 0; i < 40; ++i)
+        write_bytes(docs / ("f" + std::to_string(i) + ".md"), "# Note " + std::to_string(i) + "\n\nMarker uniq" +
+                                                                  std::to_string(i) + "x about springs and wells.");
+    std::string db = dir / "v.db";
+    auto run = [&](const char *crash_at) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            if (crash_at) setenv("SAEM_CRASH_AT", crash_at, 1);
+            int devnull = open("/dev/null", O_WRONLY);
+            dup2(devnull, STDERR_FILENO);
+            execl(SAEM_BINARY, SAEM_BINARY, "index", docs.c_str(), "--db", db.c_str(), "--encoder", potion.c_str(), nullptr);
+            _exit(127);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        return status;
+    };
+    auto enc = nn::load_embedder(potion);
+    for (const char *point : {"file.chunks_written:7", "file.committed:20"}) {
+        CAPTURE(point);
+        int status = run(point);
+        REQUIRE(WIFSIGNALED(status));
+        {
+            Store s(db);
+            CHECK(scalar(s, "SELECT count(*) FROM chunks") == scalar(s, "SELECT count(*) FROM chunk_vectors"));
+            CHECK(faiss_ids(s, *enc) == chunk_ids(s));
+        }
+    }
+    REQUIRE(run(nullptr) == 0);
+    Store s(db);
+    CHECK(s.stats().documents == 40);
+    CHECK(faiss_ids(s, *enc) == chunk_ids(s));
+    SearchOptions dense;
+    dense.mode = SearchMode::dense;
+    dense.embedder = enc.get();
+    CHECK(s.search("springs", dense).size() == 10);
+}
+
+TEST_CASE("100,000 random 384-d vectors: flat is exact, HNSW recall@10 >= 0.95") {
+    // Random vectors drawn around 1,000 random centres, then normalised. Embeddings have this kind
+    // of structure; vectors uniform on the 384-d sphere have none (a point's 10 nearest are barely
+    // nearer than the rest), and no graph index finds them short of a full scan: FAISS's HNSW
+    // reaches recall@10 0.72 there at efSearch 2048 (bench/README.md).
+    const int n = 100000, dim = 384, queries = 50, centres = 1000;
+    std::mt19937 rng(3);
+    std::normal_distribution<float> normal;
+    std::vector<float> centre(size_t(centres) * dim);
+    for (float &x : centre) x = normal(rng);
+    auto unit = [&] {
+        std::vector<float> v(dim);
+        const float *c = &centre[size_t(rng() % centres) * dim];
+        double norm = 0;
+        for (int k = 0; k < dim; ++k) { v[size_t(k)] = c[k] + 0.5f * normal(rng); norm += double(v[size_t(k)]) * v[size_t(k)]; }
+        for (float &x : v) x = float(x / std::sqrt(norm));
+        return v;
+    };
+    std::vector<float> data;
+    data.reserve(size_t(n) * dim);
+    for (int i = 0; i < n; ++i) {
+        auto v = unit();
+        data.insert(data.end(), v.begin(), v.end());
+    }
+    TableEmbedder emb(dim, "test:random:384");
+    std::vector<std::vector<float>> qs;
+    for (int q = 0; q < queries; ++q) {
+        qs.push_back(unit());
+        emb.table["q" + std::to_string(q)] = qs.back();
+    }
+    for (auto kind : {VectorIndexKind::flat, VectorIndexKind::hnsw}) {
+        CAPTURE(int(kind));
+        TempDir dir;
+        Store s(dir / "v.db");
+        s.set_vector_index_kind(kind);
+        s.use_encoder({emb.identity(), "", dim});
+        std::vector<ChunkInput> chunks(n);
+        for (int i = 0; i < n; ++i) {
+            chunks[size_t(i)].text = "v" + std::to_string(i);
+            chunks[size_t(i)].end = 1;
+        }
+        DocumentInput doc;
+        doc.path = "random";
+        doc.format = "txt";
+        s.put_document(doc, chunks, data);
+        int64_t first_id = scalar(s, "SELECT min(id) FROM chunks");
+        double recall = 0;
+        for (int q = 0; q < queries; ++q) {
+            // Brute force over the same vectors.
+            std::vector<std::pair<float, int64_t>> all(n);
+            for (int i = 0; i < n; ++i) {
+                float dot = 0;
+                for (int k = 0; k < dim; ++k) dot += data[size_t(i) * dim + size_t(k)] * qs[size_t(q)][size_t(k)];
+                all[size_t(i)] = {dot, first_id + i};
+            }
+            std::partial_sort(all.begin(), all.begin() + 10, all.end(), std::greater<>());
+            std::set<int64_t> truth;
+            for (int k = 0; k < 10; ++k) truth.insert(all[size_t(k)].second);
+            SearchOptions so;
+            so.mode = SearchMode::dense;
+            so.embedder = &emb;
+            so.snippets = false;
+            auto hits = s.search("q" + std::to_string(q), so);
+            REQUIRE(hits.size() == 10);
+            size_t found = 0;
+            for (const auto &h : hits) found += truth.count(h.chunk_id);
+            if (kind == VectorIndexKind::flat) {  // exact: the same ten, with the same scores in order
+                CHECK(found == 10);
+                for (int k = 0; k < 10; ++k) CHECK(hits[size_t(k)].score == doctest::Approx(all[size_t(k)].first).epsilon(1e-4));
+            }
+            recall += double(found) / 10;
+        }
+        recall /= queries;
+        MESSAGE("recall@10 " << recall << (kind == VectorIndexKind::hnsw ? " (HNSW)" : " (flat)"));
+        CHECK(recall >= (kind == VectorIndexKind::flat ? 1.0 : 0.95));
+    }
+}
