@@ -29,7 +29,7 @@ usage:
   saem models                               the encoders saem finds, and why others were rejected
   saem stats [--db FILE] [--json]
   saem tokenize --tokenizer PATH      token ids of each stdin line, as a JSON array per line
-  saem embed --encoder PATH           embedding of each stdin line, as a JSON array per line
+  saem embed --encoder PATH [--max-tokens N] [--batch 64]   embedding of each stdin line, as a JSON array per line
 
 --db defaults to ./saem.db. Without --encoder, saem uses SAEM_ENCODER, the encoder the index was
 built with, or the first usable model in SAEM_MODELS and the well-known model folders (saem models).
@@ -305,19 +305,34 @@ int cmd_embed(const Args &a) {
     std::string path = a.get("encoder");
     if (path.empty()) throw std::invalid_argument("embed needs --encoder PATH");
     auto embedder = saem::nn::load_embedder(path);
-    std::vector<float> v(size_t(embedder->dim()));
-    std::string line;
+    if (a.options.count("max-tokens")) embedder->set_max_tokens(size_t(a.get_int("max-tokens", 512, 3, 1 << 20)));
+    // Lines are embedded in batches (the encoder spreads a batch over the cores) and printed in order.
+    const size_t batch = size_t(a.get_int("batch", 64, 1, 4096));
+    const size_t dim = size_t(embedder->dim());
+    std::vector<std::string> lines;
+    std::vector<float> v;
     char buf[32];
-    while (std::getline(std::cin, line)) {
-        embedder->embed({line}, v.data());
-        std::string out = "[";
-        for (float x : v) {
-            std::snprintf(buf, sizeof buf, "%.7g,", double(x));
-            out += buf;
+    auto flush = [&] {
+        v.resize(lines.size() * dim);
+        embedder->embed(lines, v.data());
+        std::string out;
+        for (size_t i = 0; i < lines.size(); ++i) {
+            out += '[';
+            for (size_t k = 0; k < dim; ++k) {
+                std::snprintf(buf, sizeof buf, "%.7g,", double(v[i * dim + k]));
+                out += buf;
+            }
+            out.back() = ']';
+            out += '\n';
         }
-        out.back() = ']';
-        std::cout << out << '\n';
+        std::cout << out;
+        lines.clear();
+    };
+    for (std::string line; std::getline(std::cin, line);) {
+        lines.push_back(std::move(line));
+        if (lines.size() == batch) flush();
     }
+    if (!lines.empty()) flush();
     return 0;
 }
 

@@ -2,7 +2,7 @@
 // the mean of its tokens' rows, L2-normalised when config.json says "normalize". As model2vec
 // does: text is first cut to max_tokens * median token length characters, tokens are taken
 // without [CLS]/[SEP], [UNK] is dropped, then at most max_tokens tokens are kept.
-#include "nn/nn.h"
+#include "nn/internal.h"
 
 #include <nlohmann/json.hpp>
 #include <xxhash.h>
@@ -61,8 +61,11 @@ public:
     std::string identity() const override { return identity_; }
     const TokenCounter &token_counter() const override { return counter_; }
 
+    size_t max_tokens() const override { return max_tokens_; }
+    void set_max_tokens(size_t n) override { max_tokens_ = std::max<size_t>(n, 1); }
+
     void embed(const std::vector<std::string> &texts, float *out) const override {
-        const size_t max_tokens = 512;
+        const size_t max_tokens = max_tokens_;
         for (size_t t = 0; t < texts.size(); ++t) {
             float *v = out + t * size_t(dim_);
             std::fill(v, v + dim_, 0.0f);
@@ -99,18 +102,15 @@ private:
     int dim_ = 0;
     bool normalize_ = true;
     size_t median_chars_ = 1;
+    size_t max_tokens_ = 512;  // model2vec's default
     std::string identity_;
 };
 
-nlohmann::json read_json(const fs::path &p) {
-    std::ifstream in(p);
-    if (!in) return nullptr;
-    auto j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded()) throw ModelError(p.string() + ": not valid JSON");
-    return j;
-}
 
 }  // namespace
+
+std::unique_ptr<Embedder> load_bert_gguf(const std::string &path);
+std::unique_ptr<Embedder> load_bert_folder(const std::string &folder);
 
 std::unique_ptr<Embedder> load_embedder(const std::string &path) {
     fs::path p(path);
@@ -123,9 +123,11 @@ std::unique_ptr<Embedder> load_embedder(const std::string &path) {
             for (const auto &m : modules)
                 model2vec |= m.value("type", "").find("StaticEmbedding") != std::string::npos;
         if (model2vec) return std::make_unique<StaticEmbedder>(path, config.is_object() ? config : nlohmann::json::object());
-        throw ModelError(path + ": not a model folder saem can load (Model2Vec: config.json with model_type \"model2vec\")");
+        if (config.is_object() && config.value("model_type", "") == "bert") return load_bert_folder(path);
+        throw ModelError(path + ": not a model folder saem can load (Model2Vec, or BERT: config.json model_type \"bert\")");
     }
-    throw ModelError(path + ": unsupported model file (expected a Model2Vec folder)");
+    if (p.extension() == ".gguf") return load_bert_gguf(path);
+    throw ModelError(path + ": unsupported model file (a .gguf encoder, or a model folder)");
 }
 
 }  // namespace saem::nn

@@ -54,9 +54,13 @@ struct ModelError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-enum class DType : uint8_t { F32, F16, BF16, I8 };
+// Element types. The quantised ones are ggml's blocks: BLOCK elements stored in block_bytes.
+enum class DType : uint8_t { F32, F16, BF16, I8, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K };
 const char *dtype_name(DType type);
-size_t dtype_size(DType type);
+size_t dtype_size(DType type);        // bytes per element of the unquantised types, 0 otherwise
+size_t block_elements(DType type);    // 1 for the unquantised types
+size_t block_bytes(DType type);
+size_t row_bytes(DType type, int64_t elements);  // throws ModelError if elements is not whole blocks
 
 // A tensor inside a mapped file. Row-major; shape[0] is the outermost dimension (safetensors
 // order, the reverse of GGUF's ne[]).
@@ -99,10 +103,73 @@ public:
 private:
     MappedFile file_;
     std::vector<Tensor> tensors_;
+    std::unordered_map<std::string, std::string> unreadable_;  // name -> dtype saem does not read
 };
 
 // Element i of a tensor of any supported type, as float.
 float element(const Tensor &t, int64_t i);
+// Row r of a tensor (the innermost dimension, contiguous) dequantised to float.
+void dequantize_row(const Tensor &t, int64_t row, float *out);
+float half_to_float(uint16_t h);
+uint16_t float_to_half(float f);
+
+// llama.cpp's GGUF (versions 2 and 3): typed metadata, then tensor infos, then aligned data.
+// Tensors are mapped, not copied.
+class Gguf {
+public:
+    explicit Gguf(const std::string &path);
+    struct Value {
+        enum Type : uint32_t { U8, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 } type = U32;
+        Type element_type = U32;  // of an ARRAY
+        double number = 0;        // every numeric and bool scalar
+        std::string text;         // STRING
+        std::vector<double> numbers;       // numeric and bool arrays
+        std::vector<std::string> strings;  // string arrays
+    };
+    const Value *find(const std::string &key) const;
+    std::string get_string(const std::string &key) const;      // throws ModelError naming the key
+    double get_number(const std::string &key) const;
+    double get_number(const std::string &key, double fallback) const;
+    const std::vector<std::string> &get_strings(const std::string &key) const;
+    const Tensor *find_tensor(const std::string &name) const;
+    const Tensor &tensor(const std::string &name, const std::vector<int64_t> &shape) const;
+    const std::vector<Tensor> &tensors() const { return tensors_; }
+    const std::string &path() const { return file_.path(); }
+    uint32_t version() const { return version_; }
+
+private:
+    MappedFile file_;
+    uint32_t version_ = 0;
+    std::unordered_map<std::string, Value> meta_;
+    std::vector<Tensor> tensors_;
+};
+
+// Writes GGUF v3 files: test tooling and converters.
+class GgufWriter {
+public:
+    void add(const std::string &key, const std::string &value);
+    void add(const std::string &key, const char *value) { add(key, std::string(value)); }
+    void add_u32(const std::string &key, uint32_t value);
+    void add_f32(const std::string &key, float value);
+    void add_bool(const std::string &key, bool value);
+    void add(const std::string &key, const std::vector<std::string> &values);
+    void add_i32s(const std::string &key, const std::vector<int32_t> &values);
+    void add_f32s(const std::string &key, const std::vector<float> &values);
+    // shape outermost first; data row-major floats, stored as type (F32 or F16).
+    void add_tensor(const std::string &name, const std::vector<int64_t> &shape, DType type, const float *data);
+    void write(const std::string &path) const;
+
+private:
+    std::string meta_;
+    uint64_t meta_count_ = 0;
+    struct Pending {
+        std::string name;
+        std::vector<int64_t> shape;
+        DType type;
+        std::string bytes;
+    };
+    std::vector<Pending> tensors_;
+};
 
 // ---- Tokenizers ---------------------------------------------------------------------------------
 
@@ -116,6 +183,9 @@ public:
     static WordPiece load(const std::string &path);
     static WordPiece from_tokenizer_json(const std::string &path);
     static WordPiece from_vocab_txt(const std::string &path, bool lowercase);
+    // llama.cpp's GGUF vocabulary for BERT ("phantom space": word starts carry U+2581, continuation
+    // pieces are bare, [specials] as they are).
+    static WordPiece from_gguf(const Gguf &gguf);
 
     // Token ids without special tokens.
     std::vector<int32_t> encode(std::string_view text) const;
@@ -160,10 +230,15 @@ public:
     virtual std::string identity() const = 0;
     virtual void embed(const std::vector<std::string> &texts, float *out) const = 0;
     virtual const TokenCounter &token_counter() const = 0;
+    // Texts are cut to this many tokens ([CLS]/[SEP] included for transformers).
+    virtual size_t max_tokens() const = 0;
+    virtual void set_max_tokens(size_t n) = 0;
 };
 
 // Loads an embedder from a model folder or file. Supported: Model2Vec static models (config.json
-// model_type "model2vec", or a sentence-transformers StaticEmbedding folder).
+// model_type "model2vec", or a sentence-transformers StaticEmbedding folder); BERT encoders as a
+// GGUF file (llama.cpp's "bert" architecture) or a sentence-transformers / Hugging Face folder
+// (config.json, model.safetensors, tokenizer.json or vocab.txt, 1_Pooling, Normalize).
 std::unique_ptr<Embedder> load_embedder(const std::string &path);
 
 }  // namespace saem::nn

@@ -1,7 +1,7 @@
 // safetensors: u64 little-endian header size N, N bytes of JSON
 // {"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}, then the data;
 // offsets are relative to the end of the header.
-#include "nn/nn.h"
+#include "nn/internal.h"
 
 #include <nlohmann/json.hpp>
 
@@ -10,12 +10,21 @@
 namespace saem::nn {
 
 namespace {
-DType parse_dtype(const std::string &s, const std::string &where) {
-    if (s == "F32") return DType::F32;
-    if (s == "F16") return DType::F16;
-    if (s == "BF16") return DType::BF16;
-    if (s == "I8") return DType::I8;
-    throw ModelError(where + ": unsupported dtype " + s + " (F32, F16, BF16, I8)");
+bool parse_dtype(const std::string &s, DType &out) {
+    if (s == "F32") out = DType::F32;
+    else if (s == "F16") out = DType::F16;
+    else if (s == "BF16") out = DType::BF16;
+    else if (s == "I8") out = DType::I8;
+    else return false;
+    return true;
+}
+
+size_t other_dtype_size(const std::string &s) {
+    if (s == "F64" || s == "I64" || s == "U64") return 8;
+    if (s == "I32" || s == "U32") return 4;
+    if (s == "I16" || s == "U16") return 2;
+    if (s == "U8" || s == "BOOL" || s == "F8_E4M3" || s == "F8_E5M2") return 1;
+    return 0;
 }
 }  // namespace
 
@@ -37,7 +46,8 @@ SafeTensors::SafeTensors(const std::string &path) : file_(path) {
             throw ModelError(where + ": entry lacks dtype, shape or data_offsets");
         Tensor t;
         t.name = name;
-        t.type = parse_dtype(info["dtype"].get<std::string>(), where);
+        std::string dtype = info["dtype"].get<std::string>();
+        bool readable = parse_dtype(dtype, t.type);
         for (const auto &d : info["shape"]) {
             if (!d.is_number_integer() || d.get<int64_t>() < 0) throw ModelError(where + ": bad shape " + info["shape"].dump());
             t.shape.push_back(d.get<int64_t>());
@@ -45,13 +55,19 @@ SafeTensors::SafeTensors(const std::string &path) : file_(path) {
         const auto &off = info["data_offsets"];
         if (!off.is_array() || off.size() != 2) throw ModelError(where + ": bad data_offsets");
         uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
-        uint64_t expected = uint64_t(t.elements()) * dtype_size(t.type);
+        size_t element_size = readable ? dtype_size(t.type) : other_dtype_size(dtype);
+        if (!element_size) throw ModelError(where + ": unknown dtype " + dtype);
+        uint64_t expected = uint64_t(t.elements()) * element_size;
         if (end < begin || end - begin != expected)
             throw ModelError(where + ": holds " + std::to_string(end - begin) + " bytes, shape and dtype need " +
                              std::to_string(expected));
         if (end > data_size)
             throw ModelError(where + ": data ends at byte " + std::to_string(end) + " but the file has " +
                              std::to_string(data_size) + " data bytes: truncated file");
+        if (!readable) {  // e.g. BERT's I64 position_ids buffer: present, never needed
+            unreadable_[name] = dtype;
+            continue;
+        }
         t.data = base + begin;
         t.bytes = size_t(expected);
         tensors_.push_back(std::move(t));
@@ -66,7 +82,14 @@ const Tensor *SafeTensors::find(const std::string &name) const {
 
 const Tensor &SafeTensors::get(const std::string &name, const std::vector<int64_t> &shape) const {
     const Tensor *t = find(name);
-    if (!t) throw ModelError(path() + ": missing tensor '" + name + "'");
+    if (!t && unreadable_.count(name))
+        throw ModelError(path() + ": tensor '" + name + "' has dtype " + unreadable_.at(name) + " (saem reads F32, F16, BF16, I8)");
+    return checked_tensor(path(), name, t, shape);
+}
+
+const Tensor &checked_tensor(const std::string &file, const std::string &name, const Tensor *t,
+                             const std::vector<int64_t> &shape) {
+    if (!t) throw ModelError(file + ": missing tensor '" + name + "'");
     bool ok = t->shape.size() == shape.size();
     for (size_t i = 0; ok && i < shape.size(); ++i) ok = shape[i] < 0 || shape[i] == t->shape[i];
     if (!ok) {
@@ -75,7 +98,7 @@ const Tensor &SafeTensors::get(const std::string &name, const std::vector<int64_
             for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + (s[i] < 0 ? std::string("*") : std::to_string(s[i]));
             return out + "]";
         };
-        throw ModelError(path() + ": tensor '" + name + "' has shape " + fmt(t->shape) + ", expected " + fmt(shape));
+        throw ModelError(file + ": tensor '" + name + "' has shape " + fmt(t->shape) + ", expected " + fmt(shape));
     }
     return *t;
 }

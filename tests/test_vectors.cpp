@@ -31,6 +31,8 @@ struct TableEmbedder : nn::Embedder {
     int dim() const override { return d; }
     std::string identity() const override { return id; }
     const nn::TokenCounter &token_counter() const override { return counter; }
+    size_t max_tokens() const override { return 512; }
+    void set_max_tokens(size_t) override {}
     void embed(const std::vector<std::string> &texts, float *out) const override {
         for (size_t i = 0; i < texts.size(); ++i) {
             auto it = table.find(texts[i]);

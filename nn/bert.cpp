@@ -1,0 +1,302 @@
+// BERT sentence encoders: absolute position and token-type embeddings, post-LayerNorm blocks,
+// GELU (erf), mean or CLS pooling, optional L2 normalisation. Weights come from llama.cpp's GGUF
+// ("bert" architecture) or from a Hugging Face / sentence-transformers folder; both map to the
+// same plain struct. Math in float with Eigen; each text runs as one matrix-matrix pass per layer,
+// texts spread over threads.
+#include "nn/internal.h"
+
+#include <Eigen/Dense>
+#include <nlohmann/json.hpp>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace saem::nn {
+
+namespace fs = std::filesystem;
+using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Vector = Eigen::RowVectorXf;
+
+namespace {
+
+struct Linear {
+    Matrix w;  // [out, in]
+    Vector b;  // [out]
+};
+
+struct Norm {
+    Vector w, b;
+};
+
+struct Layer {
+    Linear q, k, v, out, up, down;
+    Norm attn_norm, out_norm;
+};
+
+struct BertWeights {
+    int hidden = 0, heads = 0, layers = 0, ffn = 0, positions = 0;
+    float eps = 1e-12f;
+    Matrix word, position, type;
+    Norm embed_norm;
+    std::vector<Layer> blocks;
+};
+
+Matrix to_matrix(const Tensor &t) {
+    int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1, cols = t.shape.back();
+    Matrix m(rows, cols);
+    for (int64_t r = 0; r < rows; ++r) dequantize_row(t, r, m.row(r).data());
+    return m;
+}
+
+Vector to_vector(const Tensor &t) {
+    Vector v(t.elements());
+    for (int64_t i = 0; i < t.elements(); ++i) v[i] = element(t, i);
+    return v;
+}
+
+template <class Rows>
+void layer_norm(Rows &&x, const Norm &n, float eps) {
+    for (Eigen::Index r = 0; r < x.rows(); ++r) {
+        auto row = x.row(r);
+        float mean = row.mean();
+        row.array() -= mean;
+        float var = row.squaredNorm() / float(row.size());
+        row *= 1.0f / std::sqrt(var + eps);
+        row = row.cwiseProduct(n.w) + n.b;
+    }
+}
+
+class BertEncoder final : public Embedder {
+public:
+    BertEncoder(BertWeights w, WordPiece tok, bool mean_pooling, bool normalize, std::string identity, size_t max_tokens)
+        : w_(std::move(w)), tokenizer_(std::move(tok)), counter_(tokenizer_), mean_(mean_pooling), normalize_(normalize),
+          identity_(std::move(identity)), max_tokens_(std::min(max_tokens, size_t(w_.positions))) {}
+
+    size_t max_tokens() const override { return max_tokens_; }
+    void set_max_tokens(size_t n) override { max_tokens_ = std::clamp<size_t>(n, 3, size_t(w_.positions)); }
+
+    int dim() const override { return w_.hidden; }
+    std::string identity() const override { return identity_; }
+    const TokenCounter &token_counter() const override { return counter_; }
+
+    void embed(const std::vector<std::string> &texts, float *out) const override {
+        std::atomic<size_t> next{0};
+        auto work = [&] {
+            Workspace ws(max_tokens_, w_.hidden, w_.ffn);  // once per thread: no allocation per text
+            for (size_t i; (i = next++) < texts.size();) {
+                auto enc = tokenizer_.encode_for_model(texts[i], {}, max_tokens_);
+                forward(enc.ids, enc.type_ids, ws, out + i * size_t(w_.hidden));
+            }
+        };
+        unsigned threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), texts.size());
+        std::vector<std::thread> pool;
+        for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+        work();
+        for (auto &t : pool) t.join();
+    }
+
+    // Buffers for one forward pass of up to `tokens` tokens; the pass uses their top rows.
+    struct Workspace {
+        Matrix x, q, k, v, attn, tmp, ffn, scores;
+        Workspace(size_t tokens, int hidden, int ffn_size)
+            : x(tokens, hidden), q(tokens, hidden), k(tokens, hidden), v(tokens, hidden), attn(tokens, hidden),
+              tmp(tokens, hidden), ffn(tokens, ffn_size), scores(tokens, tokens) {}
+    };
+
+    // Hidden states of the last layer: the top ids.size() rows of ws.x.
+    void hidden_states(const std::vector<int32_t> &ids, const std::vector<int32_t> &types, Workspace &ws) const {
+        const int n = int(ids.size()), h = w_.hidden, dh = h / w_.heads;
+        auto x = ws.x.topRows(n);
+        for (int i = 0; i < n; ++i) {
+            int32_t id = ids[size_t(i)];
+            if (id < 0 || id >= w_.word.rows()) throw ModelError("token id " + std::to_string(id) + " outside the vocabulary");
+            x.row(i) = w_.word.row(id) + w_.position.row(i) + w_.type.row(types[size_t(i)]);
+        }
+        layer_norm(x, w_.embed_norm, w_.eps);
+        const float scale = 1.0f / std::sqrt(float(dh));
+        auto linear = [n](const Linear &l, const auto &in, Matrix &out) {
+            auto o = out.topRows(n);
+            o.noalias() = in * l.w.transpose();
+            o.rowwise() += l.b;
+        };
+        auto attn = ws.attn.topRows(n);
+        auto scores = ws.scores.topLeftCorner(n, n);
+        for (const Layer &l : w_.blocks) {
+            linear(l.q, x, ws.q);
+            linear(l.k, x, ws.k);
+            linear(l.v, x, ws.v);
+            for (int hd = 0; hd < w_.heads; ++hd) {
+                auto qh = ws.q.topRows(n).middleCols(hd * dh, dh), kh = ws.k.topRows(n).middleCols(hd * dh, dh),
+                     vh = ws.v.topRows(n).middleCols(hd * dh, dh);
+                scores.noalias() = qh * kh.transpose();
+                scores *= scale;
+                for (int r = 0; r < n; ++r) {
+                    auto row = scores.row(r);
+                    row.array() = (row.array() - row.maxCoeff()).exp();
+                    row /= row.sum();
+                }
+                attn.middleCols(hd * dh, dh).noalias() = scores * vh;
+            }
+            linear(l.out, attn, ws.tmp);
+            x += ws.tmp.topRows(n);
+            layer_norm(x, l.attn_norm, w_.eps);
+            linear(l.up, x, ws.ffn);
+            auto f = ws.ffn.topRows(n);
+            f = f.unaryExpr([](float z) { return 0.5f * z * (1.0f + std::erf(z * float(M_SQRT1_2))); });
+            linear(l.down, f, ws.tmp);
+            x += ws.tmp.topRows(n);
+            layer_norm(x, l.out_norm, w_.eps);
+        }
+    }
+
+private:
+    void forward(const std::vector<int32_t> &ids, const std::vector<int32_t> &types, Workspace &ws, float *out) const {
+        hidden_states(ids, types, ws);
+        auto x = ws.x.topRows(Eigen::Index(ids.size()));
+        Eigen::Map<Vector> o(out, w_.hidden);
+        o = mean_ ? Vector(x.colwise().mean()) : Vector(x.row(0));
+        if (normalize_) {
+            float n = o.norm();
+            if (n > 0) o /= n;
+        }
+    }
+
+    BertWeights w_;
+    WordPiece tokenizer_;
+    WordPieceCounter counter_;
+    bool mean_, normalize_;
+    std::string identity_;
+    size_t max_tokens_;
+};
+
+std::string hash_hex(const void *data, size_t bytes) {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(XXH3_64bits(data, bytes)));
+    return hex;
+}
+
+
+}  // namespace
+
+WordPiece WordPiece::from_gguf(const Gguf &g) {
+    const auto &tokens = g.get_strings("tokenizer.ggml.tokens");
+    WordPiece wp;
+    wp.tokens_.reserve(tokens.size());
+    const std::string phantom = "\u2581";
+    for (const auto &t : tokens) {
+        if (t.size() >= 2 && t.front() == '[' && t.back() == ']') wp.tokens_.push_back(t);
+        else if (t.rfind(phantom, 0) == 0) wp.tokens_.push_back(t.substr(phantom.size()));
+        else wp.tokens_.push_back("##" + t);
+    }
+    wp.index();
+    auto id = [&](const char *key, int32_t fallback) { return int32_t(g.get_number(key, fallback)); };
+    wp.unk_id = id("tokenizer.ggml.unknown_token_id", wp.unk_id);
+    wp.cls_id = id("tokenizer.ggml.cls_token_id", id("tokenizer.ggml.bos_token_id", wp.cls_id));
+    wp.sep_id = id("tokenizer.ggml.seperator_token_id", id("tokenizer.ggml.eos_token_id", wp.sep_id));
+    wp.pad_id = id("tokenizer.ggml.padding_token_id", wp.pad_id);
+    return wp;
+}
+
+std::unique_ptr<Embedder> load_bert_gguf(const std::string &path) {
+    Gguf g(path);
+    std::string arch = g.get_string("general.architecture");
+    if (arch != "bert")
+        throw ModelError(path + ": architecture '" + arch + "' is not an encoder saem runs (bert)");
+    BertWeights w;
+    w.hidden = int(g.get_number("bert.embedding_length"));
+    w.layers = int(g.get_number("bert.block_count"));
+    w.heads = int(g.get_number("bert.attention.head_count"));
+    w.ffn = int(g.get_number("bert.feed_forward_length"));
+    w.positions = int(g.get_number("bert.context_length"));
+    w.eps = float(g.get_number("bert.attention.layer_norm_epsilon", 1e-12));
+    if (w.hidden <= 0 || w.heads <= 0 || w.hidden % w.heads) throw ModelError(path + ": bad bert.embedding_length / head_count");
+    int pooling = int(g.get_number("bert.pooling_type", 1));
+    if (pooling != 1 && pooling != 2) throw ModelError(path + ": bert.pooling_type " + std::to_string(pooling) + " (saem: 1 mean, 2 cls)");
+    WordPiece tok = WordPiece::from_gguf(g);
+    const int64_t H = w.hidden, I = w.ffn, V = int64_t(tok.vocab_size());
+    w.word = to_matrix(g.tensor("token_embd.weight", {V, H}));
+    w.position = to_matrix(g.tensor("position_embd.weight", {w.positions, H}));
+    w.type = to_matrix(g.tensor("token_types.weight", {-1, H}));
+    w.embed_norm = {to_vector(g.tensor("token_embd_norm.weight", {H})), to_vector(g.tensor("token_embd_norm.bias", {H}))};
+    for (int i = 0; i < w.layers; ++i) {
+        std::string b = "blk." + std::to_string(i) + ".";
+        auto lin = [&](const std::string &name, int64_t out, int64_t in) {
+            return Linear{to_matrix(g.tensor(b + name + ".weight", {out, in})), to_vector(g.tensor(b + name + ".bias", {out}))};
+        };
+        auto norm = [&](const std::string &name) {
+            return Norm{to_vector(g.tensor(b + name + ".weight", {H})), to_vector(g.tensor(b + name + ".bias", {H}))};
+        };
+        w.blocks.push_back({lin("attn_q", H, H), lin("attn_k", H, H), lin("attn_v", H, H), lin("attn_output", H, H),
+                            lin("ffn_up", I, H), lin("ffn_down", H, I), norm("attn_output_norm"), norm("layer_output_norm")});
+    }
+    const Tensor &emb = g.tensor("token_embd.weight", {V, H});
+    std::string name = g.find("general.name") ? g.get_string("general.name") : fs::path(path).stem().string();
+    std::string identity = "bert:" + name + ":" + hash_hex(emb.data, emb.bytes) + ":" + std::to_string(H) +
+                           (pooling == 1 ? ":mean" : ":cls") + ":l2";
+    // llama.cpp leaves normalisation to the caller; saem compares by inner product, so it normalises.
+    size_t max_tokens = size_t(w.positions);
+    return std::make_unique<BertEncoder>(std::move(w), std::move(tok), pooling == 1, true, identity, max_tokens);
+}
+
+std::unique_ptr<Embedder> load_bert_folder(const std::string &folder) {
+    fs::path dir(folder);
+    auto config = read_json(dir / "config.json");
+    if (!config.is_object()) throw ModelError(folder + ": no config.json");
+    std::string act = config.value("hidden_act", "gelu");
+    if (act != "gelu") throw ModelError(folder + ": hidden_act '" + act + "' is not supported (gelu)");
+    if (config.value("position_embedding_type", "absolute") != "absolute")
+        throw ModelError(folder + ": only absolute position embeddings are supported");
+    fs::path weights = dir / "model.safetensors";
+    if (!fs::exists(weights)) throw ModelError(folder + ": no model.safetensors (saem reads safetensors, not pytorch_model.bin)");
+    SafeTensors st(weights.string());
+    BertWeights w;
+    w.hidden = config.value("hidden_size", 0);
+    w.layers = config.value("num_hidden_layers", 0);
+    w.heads = config.value("num_attention_heads", 0);
+    w.ffn = config.value("intermediate_size", 0);
+    w.positions = config.value("max_position_embeddings", 512);
+    w.eps = config.value("layer_norm_eps", 1e-12f);
+    if (w.hidden <= 0 || w.heads <= 0 || w.hidden % w.heads) throw ModelError(folder + ": bad hidden_size / num_attention_heads");
+    WordPiece tok = WordPiece::load(folder);
+    const int64_t H = w.hidden, I = w.ffn, V = config.value("vocab_size", int64_t(tok.vocab_size()));
+    std::string p = st.find("bert.embeddings.word_embeddings.weight") ? "bert." : "";
+    w.word = to_matrix(st.get(p + "embeddings.word_embeddings.weight", {V, H}));
+    w.position = to_matrix(st.get(p + "embeddings.position_embeddings.weight", {w.positions, H}));
+    w.type = to_matrix(st.get(p + "embeddings.token_type_embeddings.weight", {-1, H}));
+    w.embed_norm = {to_vector(st.get(p + "embeddings.LayerNorm.weight", {H})), to_vector(st.get(p + "embeddings.LayerNorm.bias", {H}))};
+    for (int i = 0; i < w.layers; ++i) {
+        std::string b = p + "encoder.layer." + std::to_string(i) + ".";
+        auto lin = [&](const std::string &name, int64_t out, int64_t in) {
+            return Linear{to_matrix(st.get(b + name + ".weight", {out, in})), to_vector(st.get(b + name + ".bias", {out}))};
+        };
+        auto norm = [&](const std::string &name) {
+            return Norm{to_vector(st.get(b + name + ".weight", {H})), to_vector(st.get(b + name + ".bias", {H}))};
+        };
+        w.blocks.push_back({lin("attention.self.query", H, H), lin("attention.self.key", H, H), lin("attention.self.value", H, H),
+                            lin("attention.output.dense", H, H), lin("intermediate.dense", I, H), lin("output.dense", H, I),
+                            norm("attention.output.LayerNorm"), norm("output.LayerNorm")});
+    }
+    bool mean = true, normalize = false;
+    if (auto pool = read_json(dir / "1_Pooling" / "config.json"); pool.is_object()) {
+        if (pool.value("pooling_mode_cls_token", false)) mean = false;
+        else if (!pool.value("pooling_mode_mean_tokens", true))
+            throw ModelError(folder + ": 1_Pooling/config.json asks for a pooling saem lacks (mean or cls)");
+    }
+    if (auto modules = read_json(dir / "modules.json"); modules.is_array())
+        for (const auto &m : modules) normalize |= m.value("type", "").find("Normalize") != std::string::npos;
+    const Tensor &emb = st.get(p + "embeddings.word_embeddings.weight", {V, H});
+    std::string identity = "bert:" + dir.filename().string() + ":" + hash_hex(emb.data, emb.bytes) + ":" + std::to_string(H) +
+                           (mean ? ":mean" : ":cls") + (normalize ? ":l2" : "");
+    size_t max_tokens = size_t(w.positions);
+    if (auto sb = read_json(dir / "sentence_bert_config.json"); sb.is_object())  // sentence-transformers' max_seq_length
+        max_tokens = std::min(max_tokens, sb.value("max_seq_length", max_tokens));
+    return std::make_unique<BertEncoder>(std::move(w), std::move(tok), mean, normalize, identity, max_tokens);
+}
+
+}  // namespace saem::nn
