@@ -20,7 +20,7 @@ usage:
   saem index DIR [--db FILE] [--include GLOB]... [--exclude GLOB]... [--chunk-tokens N] [--overlap N]
                  [--encoder PATH | --no-encoder] [--vector-index flat|hnsw|ivfpq]
   saem search "QUERY" [--db FILE] [--k N] [--mode lexical|dense|hybrid] [--encoder PATH]
-                 [--path PREFIX] [--meta KEY=VALUE]... [--json]
+                 [--mmr LAMBDA] [--path PREFIX] [--meta KEY=VALUE]... [--json]
   saem ask "QUESTION" [--db FILE] [--k N] [--mode ...] [--encoder PATH] [--path PREFIX] [--meta KEY=VALUE]... [--json]
   saem serve [--db FILE] [--host 127.0.0.1] [--port 8080] [--max-body-mb 32] [--encoder PATH | --no-encoder]
   saem eval beir DIR [--db FILE] [--split test] [--mode lexical|dense|hybrid] [--encoder PATH]
@@ -119,6 +119,11 @@ saem::LoadedEncoder encoder_for(const Args &a, saem::Store *store) {
 saem::SearchOptions search_options(const Args &a, saem::Store &store, saem::LoadedEncoder &enc) {
     saem::SearchOptions so;
     so.filter = filter_from(a);
+    if (a.options.count("mmr")) {
+        so.mmr = true;
+        so.mmr_lambda = std::stod(a.get("mmr"));
+        if (so.mmr_lambda < 0 || so.mmr_lambda > 1) throw std::invalid_argument("--mmr takes a lambda from 0 (diverse) to 1 (relevant)");
+    }
     if (a.options.count("mode")) {
         so.mode = saem::parse_mode(a.get("mode"));
         if (so.mode != saem::SearchMode::lexical) {

@@ -77,6 +77,12 @@ SearchOptions retrieval_fields(const json &body, Store &store, const nn::Embedde
     } else if (embedder && store.stats().vectors > 0) {
         so.mode = SearchMode::hybrid;
     }
+    if (body.contains("mmr") && !body["mmr"].is_null() && body["mmr"] != false) {
+        const json &m = body["mmr"];
+        if (m == true) so.mmr = true;
+        else if (m.is_number() && m.get<double>() >= 0 && m.get<double>() <= 1) so.mmr = true, so.mmr_lambda = m.get<double>();
+        else throw HttpError{400, "invalid_field", "'mmr' must be true or a lambda from 0 (diverse) to 1 (relevant)"};
+    }
     if (body.contains("rerank") && !body["rerank"].is_null() && body["rerank"] != false)
         throw HttpError{400, "no_reranker", "no cross-encoder reranker is configured on this server"};
     so.embedder = embedder;

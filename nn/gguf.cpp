@@ -7,6 +7,8 @@
 //   data section at the next multiple of general.alignment (default 32).
 #include "nn/internal.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 
@@ -285,11 +287,22 @@ void GgufWriter::add_f32s(const std::string &key, const std::vector<float> &valu
 }
 
 void GgufWriter::add_tensor(const std::string &name, const std::vector<int64_t> &shape, DType type, const float *data) {
-    if (type != DType::F32 && type != DType::F16) throw ModelError("GgufWriter writes F32 and F16 tensors only");
+    if (type != DType::F32 && type != DType::F16 && type != DType::Q8_0)
+        throw ModelError("GgufWriter writes F32, F16 and Q8_0 tensors only");
     Pending p{name, shape, type, {}};
     int64_t n = 1;
     for (auto d : shape) n *= d;
-    if (type == DType::F32) {
+    if (type == DType::Q8_0) {  // ggml's reference quantisation: d = max|x| / 127, q = round(x / d)
+        if (shape.empty() || shape.back() % 32) throw ModelError("Q8_0 tensor '" + name + "' rows must be multiples of 32");
+        for (int64_t b = 0; b < n; b += 32) {
+            float amax = 0;
+            for (int k = 0; k < 32; ++k) amax = std::max(amax, std::fabs(data[b + k]));
+            float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+            uint16_t h = float_to_half(d);
+            p.bytes.append(reinterpret_cast<const char *>(&h), 2);
+            for (int k = 0; k < 32; ++k) p.bytes += char(int8_t(std::round(data[b + k] * id)));
+        }
+    } else if (type == DType::F32) {
         p.bytes.assign(reinterpret_cast<const char *>(data), size_t(n) * 4);
     } else {
         p.bytes.resize(size_t(n) * 2);

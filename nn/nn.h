@@ -155,7 +155,7 @@ public:
     void add(const std::string &key, const std::vector<std::string> &values);
     void add_i32s(const std::string &key, const std::vector<int32_t> &values);
     void add_f32s(const std::string &key, const std::vector<float> &values);
-    // shape outermost first; data row-major floats, stored as type (F32 or F16).
+    // shape outermost first; data row-major floats, stored as type (F32, F16 or Q8_0).
     void add_tensor(const std::string &name, const std::vector<int64_t> &shape, DType type, const float *data);
     void write(const std::string &path) const;
 

@@ -90,6 +90,11 @@ struct SearchOptions {
     // (60/60) loses 0.05 nDCG@10 (bench/README.md).
     double lexical_weight = 1.0, dense_weight = 1.0;
     double lexical_rrf_k = 5, dense_rrf_k = 60;
+    // Maximal marginal relevance over the top `candidates`: each next hit maximises
+    // mmr_lambda * relevance - (1 - mmr_lambda) * (greatest similarity to a hit already chosen).
+    // Similarity is the cosine of chunk vectors when the index has them, else the overlap of terms.
+    bool mmr = false;
+    double mmr_lambda = 0.7;
     Filter filter;
     double heading_weight = 2.0;  // BM25 weight of the title/heading column relative to the text
     bool snippets = true;

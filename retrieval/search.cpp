@@ -4,6 +4,8 @@
 #include "retrieval/vectors.h"
 
 #include <algorithm>
+#include <cmath>
+#include <iterator>
 #include <memory>
 #include <unordered_map>
 #include <unordered_set>
@@ -159,19 +161,94 @@ Ranked fuse(const Ranked &lexical, const Ranked &dense, const SearchOptions &opt
     return out;
 }
 
+// Pairwise similarity of candidate chunks: vector cosine where every candidate has a vector,
+// otherwise the Jaccard overlap of their index terms.
+std::vector<std::vector<float>> similarities(sqlite3 *db, const Ranked &ranked) {
+    const size_t n = ranked.size();
+    std::vector<std::vector<float>> sim(n, std::vector<float>(n, 0.f));
+    std::vector<std::vector<float>> vecs(n);
+    std::vector<std::vector<std::string>> terms(n);
+    bool all_vectors = true;
+    sql::Stmt st(db, "SELECT c.text, v.embedding FROM chunks c LEFT JOIN chunk_vectors v ON v.chunk_id = c.id WHERE c.id = ?");
+    for (size_t i = 0; i < n; ++i) {
+        st.bind(1, ranked[i].first);
+        if (st.step()) {
+            if (st.is_null(1)) {
+                all_vectors = false;
+            } else {
+                const float *f = static_cast<const float *>(st.blob(1));
+                vecs[i].assign(f, f + st.bytes(1) / sizeof(float));
+            }
+            terms[i] = analyze(st.str(0));
+            std::sort(terms[i].begin(), terms[i].end());
+            terms[i].erase(std::unique(terms[i].begin(), terms[i].end()), terms[i].end());
+        }
+        st.reset();
+    }
+    for (size_t i = 0; i < n; ++i)
+        for (size_t j = i + 1; j < n; ++j) {
+            float s = 0;
+            if (all_vectors && vecs[i].size() == vecs[j].size() && !vecs[i].empty()) {
+                double dot = 0, ni = 0, nj = 0;
+                for (size_t k = 0; k < vecs[i].size(); ++k) {
+                    dot += double(vecs[i][k]) * vecs[j][k];
+                    ni += double(vecs[i][k]) * vecs[i][k];
+                    nj += double(vecs[j][k]) * vecs[j][k];
+                }
+                s = ni > 0 && nj > 0 ? float(dot / std::sqrt(ni * nj)) : 0.f;
+            } else {
+                std::vector<std::string> common;
+                std::set_intersection(terms[i].begin(), terms[i].end(), terms[j].begin(), terms[j].end(), std::back_inserter(common));
+                size_t uni = terms[i].size() + terms[j].size() - common.size();
+                s = uni ? float(common.size()) / float(uni) : 0.f;
+            }
+            sim[i][j] = sim[j][i] = s;
+        }
+    return sim;
+}
+
+Ranked maximal_marginal_relevance(sqlite3 *db, const Ranked &ranked, int k, double lambda) {
+    if (ranked.size() <= 1) return ranked;
+    // Relevance as a share of the best score (BM25, fusion and cosine scores are positive where
+    // they matter); min-max scaling would give the last candidate no relevance at all.
+    double hi = 0;
+    for (const auto &r : ranked) hi = std::max(hi, r.second);
+    auto relevance = [&](size_t i) { return hi > 0 ? std::max(0.0, ranked[i].second / hi) : 1.0; };
+    auto sim = similarities(db, ranked);
+    std::vector<bool> taken(ranked.size(), false);
+    std::vector<size_t> chosen;
+    Ranked out;
+    while (out.size() < size_t(k) && out.size() < ranked.size()) {
+        size_t best = 0;
+        double best_value = -1e300;
+        for (size_t i = 0; i < ranked.size(); ++i) {
+            if (taken[i]) continue;
+            double redundancy = 0;
+            for (size_t j : chosen) redundancy = std::max(redundancy, double(sim[i][j]));
+            double value = lambda * relevance(i) - (1 - lambda) * redundancy;
+            if (value > best_value) { best_value = value; best = i; }
+        }
+        taken[best] = true;
+        chosen.push_back(best);
+        out.push_back(ranked[best]);
+    }
+    return out;
+}
+
 }  // namespace
 
 std::vector<Hit> Store::search(std::string_view query, const SearchOptions &opt) {
     if (opt.k <= 0) return {};
     std::string match = fts_query(query);
     int candidates = std::max(opt.k, opt.candidates);
+    int first_list = opt.mmr ? candidates : opt.k;  // MMR chooses among more than it returns
     Ranked ranked;
     switch (opt.mode) {
     case SearchMode::lexical:
-        if (!match.empty()) ranked = lexical_ranking(db_, match, opt, opt.k);
+        if (!match.empty()) ranked = lexical_ranking(db_, match, opt, first_list);
         break;
     case SearchMode::dense:
-        ranked = dense_ranking(*this, query, opt, opt.k);
+        ranked = dense_ranking(*this, query, opt, first_list);
         break;
     case SearchMode::hybrid: {
         Ranked lexical = match.empty() ? Ranked{} : lexical_ranking(db_, match, opt, candidates);
@@ -179,6 +256,7 @@ std::vector<Hit> Store::search(std::string_view query, const SearchOptions &opt)
         break;
     }
     }
+    if (opt.mmr) ranked = maximal_marginal_relevance(db_, ranked, opt.k, std::clamp(opt.mmr_lambda, 0.0, 1.0));
     if (int(ranked.size()) > opt.k) ranked.resize(size_t(opt.k));
     if (ranked.empty()) return {};
 

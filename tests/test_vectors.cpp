@@ -265,3 +265,31 @@ TEST_CASE("100,000 random 384-d vectors: flat is exact, HNSW recall@10 >= 0.95")
         CHECK(recall >= (kind == VectorIndexKind::flat ? 1.0 : 0.95));
     }
 }
+
+TEST_CASE("MMR trades a near-duplicate for a different relevant chunk") {
+    auto enc = nn::load_embedder(potion);
+    for (bool vectors : {true, false}) {
+        CAPTURE(vectors);
+        TempDir dir;
+        Store s(dir / "m.db");
+        const nn::Embedder *e = vectors ? enc.get() : nullptr;
+        if (e) s.use_encoder({enc->identity(), potion, enc->dim()});
+        index_document(s, "a.txt", "Dogs bark at night and dogs guard the farm house.", "txt", {}, {}, e);
+        index_document(s, "b.txt", "Dogs bark at night and dogs guard the farm house too.", "txt", {}, {}, e);
+        index_document(s, "c.txt", "Trained dogs help shepherds move sheep across hills.", "txt", {}, {}, e);
+        SearchOptions plain;
+        plain.k = 2;
+        plain.mode = vectors ? SearchMode::hybrid : SearchMode::lexical;
+        plain.embedder = e;
+        auto top = s.search("dogs bark at night", plain);
+        REQUIRE(top.size() == 2);
+        CHECK(std::set<std::string>{top[0].path, top[1].path} == std::set<std::string>{"a.txt", "b.txt"});
+        SearchOptions diverse = plain;
+        diverse.mmr = true;
+        diverse.mmr_lambda = 0.3;
+        auto mmr = s.search("dogs bark at night", diverse);
+        REQUIRE(mmr.size() == 2);
+        CHECK(mmr[0].path == top[0].path);  // the most relevant stays first
+        CHECK(mmr[1].path == "c.txt");
+    }
+}

@@ -2,7 +2,7 @@
 // for the random-weight all-MiniLM-L6-v2-shaped GGUFs that tests/tools/make_test_encoder writes
 // (seed 1234). Token ids come from Hugging Face's tokenizer (transformers.js), truncated to 128
 // as Hugging Face truncates ([CLS] + 126 + [SEP]), so this compares the encoders alone.
-// Writes tests/fixtures/encoder/minilm-random.<f32|f16>.bin (500 x 384 float32, little-endian, as
+// Writes tests/fixtures/encoder/minilm-random.<f32|f16|q8_0>.bin (500 x 384 float32, little-endian, as
 // llama.cpp returns them: mean-pooled, not normalised) and meta.json.
 //   node encoder.mjs ../../../shared /tmp/minilm    (after: make_test_encoder MODEL_DIR /tmp/minilm)
 import { AutoTokenizer, env } from '@huggingface/transformers';
@@ -16,7 +16,7 @@ const shared = path.resolve(process.argv[2] ?? '../../../shared');
 const models = process.argv[3] ?? '/tmp/minilm';
 const out = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../tests/fixtures/encoder');
 const count = 500, maxTokens = 128;
-const types = process.argv[4] ? [process.argv[4]] : ['f32', 'f16'];
+const types = process.argv[4] ? [process.argv[4]] : ['f32', 'f16', 'q8_0'];
 
 const tok = await AutoTokenizer.from_pretrained(`${shared}/models/all-MiniLM-L6-v2`, { local_files_only: true });
 const passages = scifact(shared).slice(0, count);

@@ -1,6 +1,7 @@
 // Writes an encoder in the exact all-MiniLM-L6-v2 shape (its real vocabulary, config and tensor
 // names) with seeded random weights, in the formats users bring:
-//   OUT.f32.gguf, OUT.f16.gguf   llama.cpp GGUF, "bert" architecture, as convert_hf_to_gguf.py lays it out
+//   OUT.f32.gguf, OUT.f16.gguf, OUT.q8_0.gguf   llama.cpp GGUF, "bert" architecture, as
+//                                convert_hf_to_gguf.py lays it out
 //   OUT-st/                      a sentence-transformers folder with model.safetensors (F32)
 // No pretrained weights exist here; parity with llama.cpp and between the formats is what these
 // prove. Usage: make_test_encoder MODEL_DIR OUT [SEED]   (MODEL_DIR: ../shared/models/all-MiniLM-L6-v2)
@@ -100,7 +101,7 @@ int main(int argc, char **argv) {
             if (auto p = n.find(from); p != std::string::npos) n.replace(p, from.size(), to);
         return n;
     };
-    for (DType type : {DType::F32, DType::F16}) {
+    for (DType type : {DType::F32, DType::F16, DType::Q8_0}) {
         saem::nn::GgufWriter g;
         g.add("general.architecture", "bert");
         g.add("general.name", "all-MiniLM-L6-v2-random");
@@ -112,7 +113,7 @@ int main(int argc, char **argv) {
         g.add_f32("bert.attention.layer_norm_epsilon", cfg["layer_norm_eps"].get<float>());
         g.add_bool("bert.attention.causal", false);
         g.add_u32("bert.pooling_type", 1);
-        g.add_u32("general.file_type", type == DType::F32 ? 0 : 1);
+        g.add_u32("general.file_type", type == DType::F32 ? 0 : type == DType::F16 ? 1 : 7);
         g.add("tokenizer.ggml.model", "bert");
         g.add("tokenizer.ggml.pre", "default");
         g.add("tokenizer.ggml.tokens", tokens);
@@ -134,9 +135,9 @@ int main(int argc, char **argv) {
             DType t = keep_f32 ? DType::F32 : type;
             g.add_tensor(rename(name), shape, t, w.data[name].data());
         }
-        g.write(out + (type == DType::F32 ? ".f32.gguf" : ".f16.gguf"));
+        g.write(out + (type == DType::F32 ? ".f32.gguf" : type == DType::F16 ? ".f16.gguf" : ".q8_0.gguf"));
     }
-    std::cout << "wrote " << out << ".f32.gguf, " << out << ".f16.gguf, " << st.string() << "/ (V=" << V << ", H=" << H
+    std::cout << "wrote " << out << ".f32.gguf, .f16.gguf, .q8_0.gguf, " << st.string() << "/ (V=" << V << ", H=" << H
               << ", L=" << L << ", P=" << P << ")\n";
     return 0;
 }
