@@ -130,7 +130,7 @@ saem::SearchOptions search_options(const Args &a, saem::Store &store, saem::Load
             if (!enc.embedder) enc = encoder_for(a, &store);
             if (!enc.embedder) throw std::invalid_argument("--mode " + a.get("mode") + " needs an encoder: --encoder PATH");
         }
-    } else if (store.stats().vectors > 0) {
+    } else if (store.has_vectors()) {
         if (!enc.embedder) enc = encoder_for(a, &store);
         if (enc.embedder) so.mode = saem::SearchMode::hybrid;
     }

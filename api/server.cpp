@@ -74,7 +74,7 @@ SearchOptions retrieval_fields(const json &body, Store &store, const nn::Embedde
         }
         if (so.mode != SearchMode::lexical && !embedder)
             throw HttpError{400, "no_encoder", "this server has no encoder: only lexical search (start it with --encoder PATH)"};
-    } else if (embedder && store.stats().vectors > 0) {
+    } else if (embedder && store.has_vectors()) {
         so.mode = SearchMode::hybrid;
     }
     if (body.contains("mmr") && !body["mmr"].is_null() && body["mmr"] != false) {

@@ -165,6 +165,7 @@ public:
     std::vector<std::pair<int64_t, std::string>> chunks_without_vectors(int limit);
     void put_vectors(const std::vector<int64_t> &chunk_ids, const std::vector<float> &vectors);
     int64_t vector_generation();
+    bool has_vectors();
     VectorIndexKind vector_index_kind();
     void set_vector_index_kind(VectorIndexKind kind);
     // Inverse document frequency of an index term over chunks (BM25's form, floored at 0).

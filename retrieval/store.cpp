@@ -414,6 +414,11 @@ void Store::put_vectors(const std::vector<int64_t> &ids, const std::vector<float
     txn.commit();
 }
 
+bool Store::has_vectors() {
+    sql::Stmt st(db_, "SELECT EXISTS (SELECT 1 FROM chunk_vectors)");
+    return st.step() && st.i64(0) != 0;
+}
+
 int64_t Store::vector_generation() {
     sql::Stmt st(db_, "SELECT value FROM settings WHERE key = 'vector_generation'");
     return st.step() ? st.i64(0) : 0;

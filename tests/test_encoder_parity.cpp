@@ -54,12 +54,12 @@ std::vector<float> read_floats(const std::string &path) {
 
 }  // namespace
 
-TEST_CASE("BERT GGUF embeddings equal llama.cpp's on 500 SciFact passages (F32 and F16)") {
+TEST_CASE("BERT GGUF embeddings equal llama.cpp's on 500 SciFact passages (F32, F16, Q8_0)") {
     auto meta = nlohmann::json::parse(read_bytes(fixtures + "/meta.json"));
     const int n = meta["passages"], dim = meta["dim"];
     auto passages = scifact_passages(shared);
     passages.resize(size_t(n));
-    for (const char *type : {"f32", "f16"}) {
+    for (const char *type : {"f32", "f16", "q8_0"}) {
         CAPTURE(type);
         std::string file = models().base + "." + type + ".gguf";
         // The same file llama.cpp embedded with: same bytes out of the same seeded generator.
