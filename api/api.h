@@ -45,6 +45,7 @@ struct ServerOptions {
     ChunkOptions chunking;
     std::shared_ptr<const nn::Embedder> embedder;  // dense and hybrid search, and new documents' vectors
     std::string embedder_path;
+    std::shared_ptr<const nn::Reranker> reranker;  // used when a request asks for "rerank": true
 };
 
 // The HTTP API over one index file. Each request opens its own connection to the store, so

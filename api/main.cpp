@@ -20,9 +20,11 @@ usage:
   saem index DIR [--db FILE] [--include GLOB]... [--exclude GLOB]... [--chunk-tokens N] [--overlap N]
                  [--encoder PATH | --no-encoder] [--vector-index flat|hnsw|ivfpq]
   saem search "QUERY" [--db FILE] [--k N] [--mode lexical|dense|hybrid] [--encoder PATH]
-                 [--mmr LAMBDA] [--path PREFIX] [--meta KEY=VALUE]... [--json]
-  saem ask "QUESTION" [--db FILE] [--k N] [--mode ...] [--encoder PATH] [--path PREFIX] [--meta KEY=VALUE]... [--json]
+                 [--mmr LAMBDA] [--rerank PATH] [--path PREFIX] [--meta KEY=VALUE]... [--json]
+  saem ask "QUESTION" [--db FILE] [--k N] [--mode ...] [--encoder PATH] [--rerank PATH] [--path PREFIX]
+                 [--meta KEY=VALUE]... [--json]
   saem serve [--db FILE] [--host 127.0.0.1] [--port 8080] [--max-body-mb 32] [--encoder PATH | --no-encoder]
+                 [--rerank PATH]
   saem eval beir DIR [--db FILE] [--split test] [--mode lexical|dense|hybrid] [--encoder PATH]
                  [--keep-identical-ids] [--json]
   saem reembed --encoder PATH [--db FILE]    replace every vector with ones from another encoder
@@ -116,6 +118,10 @@ saem::LoadedEncoder encoder_for(const Args &a, saem::Store *store) {
 }
 
 // The search mode asked for, or hybrid when the index has vectors and an encoder is at hand.
+std::unique_ptr<saem::nn::Reranker> reranker_for(const Args &a) {
+    return a.options.count("rerank") ? saem::nn::load_reranker(a.get("rerank")) : nullptr;
+}
+
 saem::SearchOptions search_options(const Args &a, saem::Store &store, saem::LoadedEncoder &enc) {
     saem::SearchOptions so;
     so.filter = filter_from(a);
@@ -170,6 +176,8 @@ int cmd_search(const Args &a) {
     saem::LoadedEncoder enc;
     saem::SearchOptions so = search_options(a, store, enc);
     so.k = a.get_int("k", 10, 1, 1000);
+    auto reranker = reranker_for(a);
+    so.reranker = reranker.get();
     bool tty = ::isatty(STDOUT_FILENO);
     if (!a.flags.count("json") && tty) { so.mark_open = "\033[1m"; so.mark_close = "\033[0m"; }
     auto hits = store.search(a.positional[0], so);
@@ -206,6 +214,8 @@ int cmd_ask(const Args &a) {
     ao.filter = so.filter;
     ao.mode = so.mode;
     ao.embedder = so.embedder;
+    auto reranker = reranker_for(a);
+    ao.reranker = reranker.get();
     saem::Answer ans = saem::answer_extractive(store, a.positional[0], ao);
     if (a.flags.count("json")) {
         json out = saem::to_json(ans);
@@ -239,6 +249,7 @@ int cmd_serve(const Args &a) {
         so.embedder = std::move(enc.embedder);
         so.embedder_path = enc.path;
     }
+    if (a.options.count("rerank")) so.reranker = saem::nn::load_reranker(a.get("rerank"));
     so.max_body_bytes = size_t(a.get_int("max-body-mb", 32, 1, 4096)) << 20;
     std::string host = a.get("host", "127.0.0.1");
     int port = a.get_int("port", 8080, 0, 65535);

@@ -52,7 +52,7 @@ int bounded_int(const json &body, const char *field, int fallback, int lo, int h
 
 // Options shared by search and ask: filter, mode (default: hybrid when the index has vectors and
 // the server an encoder), rerank (no reranker can be configured yet: asking for one is an error).
-SearchOptions retrieval_fields(const json &body, Store &store, const nn::Embedder *embedder);
+SearchOptions retrieval_fields(const json &body, Store &store, const nn::Embedder *embedder, const nn::Reranker *reranker);
 
 Filter filter_field(const json &body) {
     try {
@@ -62,7 +62,7 @@ Filter filter_field(const json &body) {
     }
 }
 
-SearchOptions retrieval_fields(const json &body, Store &store, const nn::Embedder *embedder) {
+SearchOptions retrieval_fields(const json &body, Store &store, const nn::Embedder *embedder, const nn::Reranker *reranker) {
     SearchOptions so;
     so.filter = filter_field(body);
     if (body.contains("mode") && !body["mode"].is_null()) {
@@ -83,8 +83,11 @@ SearchOptions retrieval_fields(const json &body, Store &store, const nn::Embedde
         else if (m.is_number() && m.get<double>() >= 0 && m.get<double>() <= 1) so.mmr = true, so.mmr_lambda = m.get<double>();
         else throw HttpError{400, "invalid_field", "'mmr' must be true or a lambda from 0 (diverse) to 1 (relevant)"};
     }
-    if (body.contains("rerank") && !body["rerank"].is_null() && body["rerank"] != false)
-        throw HttpError{400, "no_reranker", "no cross-encoder reranker is configured on this server"};
+    if (body.contains("rerank") && !body["rerank"].is_null() && body["rerank"] != false) {
+        if (!body["rerank"].is_boolean()) throw HttpError{400, "invalid_field", "'rerank' must be true or false"};
+        if (!reranker) throw HttpError{400, "no_reranker", "no cross-encoder reranker is configured on this server (--rerank PATH)"};
+        so.reranker = reranker;
+    }
     so.embedder = embedder;
     return so;
 }
@@ -144,7 +147,7 @@ struct Server::Impl {
             std::string query = required_string(body, "query");
             int k = bounded_int(body, "k", 10, 1, 1000);
             Store store(opt.db);
-            SearchOptions so = retrieval_fields(body, store, opt.embedder.get());
+            SearchOptions so = retrieval_fields(body, store, opt.embedder.get(), opt.reranker.get());
             so.k = k;
             json hits = json::array();
             for (const auto &h : store.search(query, so)) hits.push_back(to_json(h));
@@ -157,10 +160,11 @@ struct Server::Impl {
             std::string question = required_string(body, "question");
             ao.k = bounded_int(body, "k", ao.k, 1, 100);
             Store store(opt.db);
-            SearchOptions so = retrieval_fields(body, store, opt.embedder.get());
+            SearchOptions so = retrieval_fields(body, store, opt.embedder.get(), opt.reranker.get());
             ao.filter = so.filter;
             ao.mode = so.mode;
             ao.embedder = so.embedder;
+            ao.reranker = so.reranker;
             json out = to_json(answer_extractive(store, question, ao));
             out["question"] = question;
             send_json(res, 200, out);

@@ -17,6 +17,7 @@ Answer answer_extractive(Store &store, const std::string &question, const Answer
     so.snippets = false;
     so.mode = opt.mode;
     so.embedder = opt.embedder;
+    so.reranker = opt.reranker;
     std::vector<Hit> hits = store.search(question, so);
 
     std::map<std::string, double> weight;  // question term -> idf

@@ -40,6 +40,7 @@ struct AnswerOptions {
     Filter filter;
     SearchMode mode = SearchMode::lexical;
     const nn::Embedder *embedder = nullptr;
+    const nn::Reranker *reranker = nullptr;
 };
 
 Answer answer_extractive(Store &store, const std::string &question, const AnswerOptions &options = {});

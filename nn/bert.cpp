@@ -80,6 +80,7 @@ public:
 
     size_t max_tokens() const override { return max_tokens_; }
     void set_max_tokens(size_t n) override { max_tokens_ = std::clamp<size_t>(n, 3, size_t(w_.positions)); }
+    int ffn_size() const { return w_.ffn; }
 
     int dim() const override { return w_.hidden; }
     std::string identity() const override { return identity_; }
@@ -175,6 +176,44 @@ private:
     size_t max_tokens_;
 };
 
+// BERT with BertForSequenceClassification's head: tanh(pooler(CLS state)), then a linear layer to
+// one logit. Query and passage go in as a pair ([CLS] q [SEP] p [SEP], token types 0 then 1).
+class BertReranker final : public Reranker {
+public:
+    BertReranker(std::unique_ptr<BertEncoder> encoder, WordPiece tok, Linear pooler, Linear classifier, std::string identity)
+        : encoder_(std::move(encoder)), tokenizer_(std::move(tok)), pooler_(std::move(pooler)), classifier_(std::move(classifier)),
+          identity_(std::move(identity)) {}
+
+    std::string identity() const override { return identity_; }
+
+    std::vector<float> score(const std::string &query, const std::vector<std::string> &passages) const override {
+        std::vector<float> out(passages.size());
+        std::atomic<size_t> next{0};
+        auto work = [&] {
+            BertEncoder::Workspace ws(encoder_->max_tokens(), encoder_->dim(), encoder_->ffn_size());
+            for (size_t i; (i = next++) < passages.size();) {
+                auto enc = tokenizer_.encode_for_model(query, passages[i], encoder_->max_tokens());
+                encoder_->hidden_states(enc.ids, enc.type_ids, ws);
+                Vector cls = ws.x.row(0);
+                Vector pooled = (cls * pooler_.w.transpose() + pooler_.b).array().tanh();
+                out[i] = (pooled * classifier_.w.transpose() + classifier_.b)(0);
+            }
+        };
+        unsigned threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), passages.size());
+        std::vector<std::thread> pool;
+        for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+        if (!passages.empty()) work();
+        for (auto &t : pool) t.join();
+        return out;
+    }
+
+private:
+    std::unique_ptr<BertEncoder> encoder_;
+    WordPiece tokenizer_;
+    Linear pooler_, classifier_;
+    std::string identity_;
+};
+
 std::string hash_hex(const void *data, size_t bytes) {
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(XXH3_64bits(data, bytes)));
@@ -244,7 +283,39 @@ std::unique_ptr<Embedder> load_bert_gguf(const std::string &path) {
     return std::make_unique<BertEncoder>(std::move(w), std::move(tok), pooling == 1, true, identity, max_tokens);
 }
 
-std::unique_ptr<Embedder> load_bert_folder(const std::string &folder) {
+namespace {
+struct FolderModel {
+    std::unique_ptr<BertEncoder> encoder;
+    std::unique_ptr<SafeTensors> weights;
+    std::string prefix;  // "bert." in task checkpoints
+};
+FolderModel load_folder(const std::string &folder);
+}  // namespace
+
+std::unique_ptr<Embedder> load_bert_folder(const std::string &folder) { return std::move(load_folder(folder).encoder); }
+
+std::unique_ptr<Reranker> load_reranker(const std::string &path) {
+    if (!fs::is_directory(path)) throw ModelError(path + ": a reranker is a Hugging Face model folder (BertForSequenceClassification)");
+    auto config = read_json(fs::path(path) / "config.json");
+    bool classifier = false;
+    if (config.is_object())
+        for (const auto &a : config.value("architectures", nlohmann::json::array()))
+            classifier |= a.is_string() && a.get<std::string>().find("ForSequenceClassification") != std::string::npos;
+    if (!classifier) throw ModelError(path + ": not a cross-encoder (config.json architectures lacks BertForSequenceClassification)");
+    FolderModel m = load_folder(path);
+    const int64_t H = m.encoder->dim();
+    auto lin = [&](const std::string &name, int64_t out, int64_t in) {
+        return Linear{to_matrix(m.weights->get(name + ".weight", {out, in})), to_vector(m.weights->get(name + ".bias", {out}))};
+    };
+    Linear pooler = lin(m.prefix + "pooler.dense", H, H);
+    Linear head = lin("classifier", 1, H);  // one label: a relevance logit
+    WordPiece tok = WordPiece::load(path);
+    std::string identity = "cross-encoder:" + fs::path(path).filename().string() + ":" + m.encoder->identity();
+    return std::make_unique<BertReranker>(std::move(m.encoder), std::move(tok), std::move(pooler), std::move(head), identity);
+}
+
+namespace {
+FolderModel load_folder(const std::string &folder) {
     fs::path dir(folder);
     auto config = read_json(dir / "config.json");
     if (!config.is_object()) throw ModelError(folder + ": no config.json");
@@ -254,7 +325,8 @@ std::unique_ptr<Embedder> load_bert_folder(const std::string &folder) {
         throw ModelError(folder + ": only absolute position embeddings are supported");
     fs::path weights = dir / "model.safetensors";
     if (!fs::exists(weights)) throw ModelError(folder + ": no model.safetensors (saem reads safetensors, not pytorch_model.bin)");
-    SafeTensors st(weights.string());
+    auto owned = std::make_unique<SafeTensors>(weights.string());
+    SafeTensors &st = *owned;
     BertWeights w;
     w.hidden = config.value("hidden_size", 0);
     w.layers = config.value("num_hidden_layers", 0);
@@ -296,7 +368,12 @@ std::unique_ptr<Embedder> load_bert_folder(const std::string &folder) {
     size_t max_tokens = size_t(w.positions);
     if (auto sb = read_json(dir / "sentence_bert_config.json"); sb.is_object())  // sentence-transformers' max_seq_length
         max_tokens = std::min(max_tokens, sb.value("max_seq_length", max_tokens));
-    return std::make_unique<BertEncoder>(std::move(w), std::move(tok), mean, normalize, identity, max_tokens);
+    FolderModel m;
+    m.encoder = std::make_unique<BertEncoder>(std::move(w), std::move(tok), mean, normalize, identity, max_tokens);
+    m.weights = std::move(owned);
+    m.prefix = p;
+    return m;
 }
+}  // namespace
 
 }  // namespace saem::nn

@@ -235,6 +235,19 @@ public:
     virtual void set_max_tokens(size_t n) = 0;
 };
 
+// Cross-encoder rerankers (e.g. ms-marco-MiniLM): one relevance logit per (query, passage) pair,
+// higher is more relevant.
+class Reranker {
+public:
+    virtual ~Reranker() = default;
+    virtual std::vector<float> score(const std::string &query, const std::vector<std::string> &passages) const = 0;
+    virtual std::string identity() const = 0;
+};
+
+// A Hugging Face BertForSequenceClassification folder with one label (config.json,
+// model.safetensors, tokenizer.json or vocab.txt).
+std::unique_ptr<Reranker> load_reranker(const std::string &path);
+
 // Loads an embedder from a model folder or file. Supported: Model2Vec static models (config.json
 // model_type "model2vec", or a sentence-transformers StaticEmbedding folder); BERT encoders as a
 // GGUF file (llama.cpp's "bert" architecture) or a sentence-transformers / Hugging Face folder

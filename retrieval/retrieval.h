@@ -95,6 +95,10 @@ struct SearchOptions {
     // Similarity is the cosine of chunk vectors when the index has them, else the overlap of terms.
     bool mmr = false;
     double mmr_lambda = 0.7;
+    // A cross-encoder re-scores the first rerank_top hits (heading and text as the passage);
+    // they are reordered by its scores, ahead of the rest.
+    const nn::Reranker *reranker = nullptr;
+    int rerank_top = 30;
     Filter filter;
     double heading_weight = 2.0;  // BM25 weight of the title/heading column relative to the text
     bool snippets = true;

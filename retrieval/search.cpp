@@ -235,13 +235,32 @@ Ranked maximal_marginal_relevance(sqlite3 *db, const Ranked &ranked, int k, doub
     return out;
 }
 
+Ranked rerank(sqlite3 *db, std::string_view query, const Ranked &ranked, const nn::Reranker &reranker, int top) {
+    size_t n = std::min(ranked.size(), size_t(std::max(top, 1)));
+    std::vector<std::string> passages(n);
+    sql::Stmt st(db, "SELECT heading, text FROM chunks WHERE id = ?");
+    for (size_t i = 0; i < n; ++i) {
+        st.bind(1, ranked[i].first);
+        if (st.step()) passages[i] = embedding_text(st.str(0), st.str(1));
+        st.reset();
+    }
+    std::vector<float> scores = reranker.score(std::string(query), passages);
+    Ranked head(ranked.begin(), ranked.begin() + std::ptrdiff_t(n));
+    for (size_t i = 0; i < n; ++i) head[i].second = scores[i];
+    std::stable_sort(head.begin(), head.end(), [](const auto &a, const auto &b) { return a.second > b.second; });
+    // What the cross-encoder did not see keeps its order, after what it did.
+    head.insert(head.end(), ranked.begin() + std::ptrdiff_t(n), ranked.end());
+    return head;
+}
+
 }  // namespace
 
 std::vector<Hit> Store::search(std::string_view query, const SearchOptions &opt) {
     if (opt.k <= 0) return {};
     std::string match = fts_query(query);
     int candidates = std::max(opt.k, opt.candidates);
-    int first_list = opt.mmr ? candidates : opt.k;  // MMR chooses among more than it returns
+    // MMR and reranking choose among more than they return.
+    int first_list = opt.mmr ? candidates : opt.reranker ? std::max(opt.k, opt.rerank_top) : opt.k;
     Ranked ranked;
     switch (opt.mode) {
     case SearchMode::lexical:
@@ -256,6 +275,7 @@ std::vector<Hit> Store::search(std::string_view query, const SearchOptions &opt)
         break;
     }
     }
+    if (opt.reranker && !ranked.empty()) ranked = rerank(db_, query, ranked, *opt.reranker, opt.rerank_top);
     if (opt.mmr) ranked = maximal_marginal_relevance(db_, ranked, opt.k, std::clamp(opt.mmr_lambda, 0.0, 1.0));
     if (int(ranked.size()) > opt.k) ranked.resize(size_t(opt.k));
     if (ranked.empty()) return {};

@@ -139,6 +139,9 @@ TEST_CASE("errors have one shape and the right status") {
         {"/v1/documents", R"({"path":"a.pdf","text":"not a pdf"})", 422, "unprocessable_document"},
         {"/v1/documents", R"({"path":"a.txt","text":"x","format":"docx"})", 400, "invalid_field"},
         {"/v1/documents", R"({"path":"a.txt","text":"x","metadata":[1]})", 400, "invalid_field"},
+        {"/v1/search", R"({"query":"x","rerank":true})", 400, "no_reranker"},
+        {"/v1/search", R"({"query":"x","mode":"dense"})", 400, "no_encoder"},
+        {"/v1/search", R"({"query":"x","mmr":2})", 400, "invalid_field"},
         {"/v1/nope", "{}", 404, "not_found"},
         {"/healthz", "{}", 405, "method_not_allowed"},
     };

@@ -293,3 +293,84 @@ TEST_CASE("MMR trades a near-duplicate for a different relevant chunk") {
         CHECK(mmr[1].path == "c.txt");
     }
 }
+
+namespace {
+
+// A BertForSequenceClassification folder (ms-marco cross-encoder layout, tiny sizes, real vocab,
+// random weights).
+void write_cross_encoder(const fs::path &dir) {
+    const int H = 32, I = 64, L = 2, V = 30522, P = 512;
+    fs::create_directories(dir);
+    fs::copy_file(std::string(SAEM_SHARED) + "/models/all-MiniLM-L6-v2/vocab.txt", dir / "vocab.txt");
+    nlohmann::json cfg = {{"architectures", {"BertForSequenceClassification"}}, {"model_type", "bert"},
+                          {"hidden_size", H}, {"intermediate_size", I}, {"num_hidden_layers", L},
+                          {"num_attention_heads", 2}, {"vocab_size", V}, {"max_position_embeddings", P},
+                          {"type_vocab_size", 2}, {"layer_norm_eps", 1e-12}, {"hidden_act", "gelu"}};
+    write_bytes(dir / "config.json", cfg.dump());
+    write_bytes(dir / "tokenizer_config.json", R"({"do_lower_case": true})");
+    std::vector<std::pair<std::string, std::vector<int64_t>>> shapes = {
+        {"bert.embeddings.word_embeddings.weight", {V, H}}, {"bert.embeddings.position_embeddings.weight", {P, H}},
+        {"bert.embeddings.token_type_embeddings.weight", {2, H}}, {"bert.embeddings.LayerNorm.weight", {H}},
+        {"bert.embeddings.LayerNorm.bias", {H}}, {"bert.pooler.dense.weight", {H, H}}, {"bert.pooler.dense.bias", {H}},
+        {"classifier.weight", {1, H}}, {"classifier.bias", {1}}};
+    for (int l = 0; l < L; ++l) {
+        std::string b = "bert.encoder.layer." + std::to_string(l) + ".";
+        for (const char *n : {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"}) {
+            shapes.push_back({b + n + ".weight", {H, H}});
+            shapes.push_back({b + n + ".bias", {H}});
+        }
+        shapes.push_back({b + "intermediate.dense.weight", {I, H}});
+        shapes.push_back({b + "intermediate.dense.bias", {I}});
+        shapes.push_back({b + "output.dense.weight", {H, I}});
+        shapes.push_back({b + "output.dense.bias", {H}});
+        for (const char *n : {"attention.output.LayerNorm", "output.LayerNorm"}) {
+            shapes.push_back({b + n + ".weight", {H}});
+            shapes.push_back({b + n + ".bias", {H}});
+        }
+    }
+    std::mt19937 rng(9);
+    std::normal_distribution<float> normal(0.f, 0.5f);
+    nlohmann::json header = nlohmann::json::object();
+    std::string data;
+    for (auto &[name, shape] : shapes) {
+        int64_t n = 1;
+        for (auto d : shape) n *= d;
+        bool ln = name.find("LayerNorm.weight") != std::string::npos;
+        header[name] = {{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {data.size(), data.size() + size_t(n) * 4}}};
+        for (int64_t i = 0; i < n; ++i) {
+            float x = ln ? 1.f : normal(rng);
+            data.append(reinterpret_cast<const char *>(&x), 4);
+        }
+    }
+    std::string h = header.dump();
+    uint64_t hn = h.size();
+    write_bytes(dir / "model.safetensors", std::string(reinterpret_cast<const char *>(&hn), 8) + h + data);
+}
+
+}  // namespace
+
+TEST_CASE("a cross-encoder reorders the top hits by its own scores") {
+    TempDir dir;
+    write_cross_encoder(dir.path / "ce");
+    auto reranker = nn::load_reranker(dir / "ce");
+    CHECK_THROWS_WITH_AS(nn::load_reranker(potion), doctest::Contains("cross-encoder"), nn::ModelError);
+    Store s(dir / "r.db");
+    const char *texts[] = {"Wells draw water from aquifers.", "Springs are where aquifers reach the surface.",
+                           "Rivers carry water from springs to the sea.", "Aquifers refill slowly after droughts.",
+                           "Water tables fall when wells pump too much water."};
+    for (int i = 0; i < 5; ++i) index_document(s, "d" + std::to_string(i) + ".txt", texts[i], "txt", {}, {});
+    SearchOptions so;
+    so.k = 5;
+    so.reranker = reranker.get();
+    auto hits = s.search("water aquifers", so);
+    REQUIRE(hits.size() == 5);
+    std::vector<std::string> passages;
+    for (const auto &h : hits) passages.push_back(embedding_text(h.heading, h.text));
+    auto scores = reranker->score("water aquifers", passages);
+    for (size_t i = 0; i + 1 < hits.size(); ++i) {
+        CHECK(scores[i] >= scores[i + 1]);
+        CHECK(hits[i].score == doctest::Approx(scores[i]));
+    }
+    // Pairs, not the passage alone: the same passage scores differently for another query.
+    CHECK(reranker->score("volcanoes", {passages[0]})[0] != doctest::Approx(scores[0]));
+}
