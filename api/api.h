@@ -31,12 +31,16 @@ struct LoadedEncoder {
     std::unique_ptr<nn::Embedder> embedder;  // null when none was found
     std::string path, reason;
 };
-// Model folders searched, in order: SAEM_MODELS (colon-separated), ./models,
-// ~/.local/share/saem/models, /usr/local/share/saem/models, /usr/share/saem/models.
+// The config file: $SAEM_CONFIG, else $XDG_CONFIG_HOME/saem/config.json, else
+// ~/.config/saem/config.json; {"encoder": PATH, "model_folders": [DIR, ...]}, both optional.
+std::string config_path();
+// Model folders searched, in order: SAEM_MODELS (colon-separated), the config file's
+// model_folders, ./models, ~/.local/share/saem/models, /usr/local/share/saem/models, /usr/share/saem/models.
 std::vector<std::string> model_folders();
 std::vector<ModelCandidate> list_models();
 // An explicit path, else SAEM_ENCODER, else the encoder the store was built with (when it still
-// loads with the same identity), else the first usable model in model_folders().
+// loads with the same identity), else the config file's encoder, else the first usable model in
+// model_folders().
 LoadedEncoder find_encoder(const std::string &explicit_path, Store *store);
 
 struct ServerOptions {

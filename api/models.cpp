@@ -1,13 +1,31 @@
 // Which encoder to use: an explicit path, then SAEM_ENCODER, then the one an index was built with,
-// then the first loadable model in SAEM_MODELS (colon-separated folders) and the well-known folders.
+// then the config file's "encoder", then the first loadable model in SAEM_MODELS (colon-separated
+// folders), the config file's "model_folders" and the well-known folders.
 #include "api/api.h"
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 namespace saem {
 
 namespace fs = std::filesystem;
+
+std::string config_path() {
+    if (const char *p = std::getenv("SAEM_CONFIG"); p && *p) return p;
+    if (const char *xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg) return std::string(xdg) + "/saem/config.json";
+    if (const char *home = std::getenv("HOME")) return std::string(home) + "/.config/saem/config.json";
+    return {};
+}
+
+nlohmann::json read_config() {
+    std::string path = config_path();
+    std::ifstream in(path);
+    if (path.empty() || !in) return nlohmann::json::object();
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    if (!j.is_object()) throw std::runtime_error(path + ": not a JSON object ({\"encoder\": PATH, \"model_folders\": [...]})");
+    return j;
+}
 
 std::vector<std::string> model_folders() {
     std::vector<std::string> out;
@@ -21,6 +39,10 @@ std::vector<std::string> model_folders() {
             pos = colon + 1;
         }
     }
+    auto config = read_config();
+    if (config.contains("model_folders") && config["model_folders"].is_array())
+        for (const auto &f : config["model_folders"])
+            if (f.is_string()) out.push_back(f.get<std::string>());
     out.push_back("models");
     if (const char *xdg = std::getenv("XDG_DATA_HOME")) out.push_back(std::string(xdg) + "/saem/models");
     else if (const char *home = std::getenv("HOME")) out.push_back(std::string(home) + "/.local/share/saem/models");
@@ -78,6 +100,10 @@ LoadedEncoder find_encoder(const std::string &explicit_path, Store *store) {
                 out = {};
             }
         }
+    }
+    if (auto config = read_config(); config.contains("encoder") && config["encoder"].is_string()) {
+        load(config["encoder"].get<std::string>(), "the config file " + config_path());
+        return out;
     }
     for (const auto &c : list_models()) {
         if (!c.usable) continue;

@@ -123,6 +123,10 @@ std::unique_ptr<Embedder> load_embedder(const std::string &path) {
             for (const auto &m : modules)
                 model2vec |= m.value("type", "").find("StaticEmbedding") != std::string::npos;
         if (model2vec) return std::make_unique<StaticEmbedder>(path, config.is_object() ? config : nlohmann::json::object());
+        if (config.is_object() && config.contains("architectures"))
+            for (const auto &a : config["architectures"])
+                if (a.is_string() && a.get<std::string>().find("ForSequenceClassification") != std::string::npos)
+                    throw ModelError(path + ": a cross-encoder (" + a.get<std::string>() + "), not an embedding model: use it with --rerank");
         if (config.is_object() && config.value("model_type", "") == "bert") return load_bert_folder(path);
         throw ModelError(path + ": not a model folder saem can load (Model2Vec, or BERT: config.json model_type \"bert\")");
     }

@@ -374,3 +374,28 @@ TEST_CASE("a cross-encoder reorders the top hits by its own scores") {
     // Pairs, not the passage alone: the same passage scores differently for another query.
     CHECK(reranker->score("volcanoes", {passages[0]})[0] != doctest::Approx(scores[0]));
 }
+
+TEST_CASE("encoder discovery: flag, then the index's own encoder, then the config file, then model folders") {
+    TempDir dir;
+    unsetenv("SAEM_ENCODER");
+    setenv("SAEM_MODELS", (dir / "no-such-folder").c_str(), 1);
+    setenv("SAEM_CONFIG", (dir / "config.json").c_str(), 1);
+    CHECK_FALSE(find_encoder("", nullptr).embedder);  // nothing configured, nothing found
+    write_bytes(dir.path / "config.json", nlohmann::json{{"encoder", potion}}.dump());
+    auto from_config = find_encoder("", nullptr);
+    REQUIRE(from_config.embedder);
+    CHECK(from_config.reason.find("config file") != std::string::npos);
+    // An index built with another encoder keeps using it.
+    write_cross_encoder(dir.path / "ce");  // not an encoder: skipped in folders, refused when named
+    CHECK_THROWS_AS(find_encoder(dir / "ce", nullptr), nn::ModelError);
+    Store s(dir / "d.db");
+    s.use_encoder({from_config.embedder->identity(), from_config.path, from_config.embedder->dim()});
+    CHECK(find_encoder("", &s).reason.find("built with") != std::string::npos);
+    // Model folders, from the config file.
+    write_bytes(dir.path / "config.json", nlohmann::json{{"model_folders", {std::string(SAEM_SHARED) + "/models"}}}.dump());
+    auto found = find_encoder("", nullptr);
+    REQUIRE(found.embedder);
+    CHECK(found.path.find("potion-base-4M-int8") != std::string::npos);
+    unsetenv("SAEM_CONFIG");
+    unsetenv("SAEM_MODELS");
+}
