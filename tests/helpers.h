@@ -1,6 +1,10 @@
 // Shared by the doctest suites: temporary folders and file helpers.
 #pragma once
 
+#include "retrieval/retrieval.h"
+
+#include <sqlite3.h>
+
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -36,3 +40,12 @@ inline void write_bytes(const fs::path &p, const std::string &bytes) {
 }
 
 inline std::string data_file(const std::string &name) { return std::string(SAEM_TEST_DATA) + "/" + name; }
+
+// The first column of the first row of a query on a store's connection (-1 when no row).
+inline int64_t scalar(saem::Store &s, const std::string &sql) {
+    sqlite3_stmt *st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(s.handle(), sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return v;
+}

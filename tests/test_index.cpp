@@ -18,14 +18,6 @@ using namespace saem;
 
 namespace {
 
-int64_t scalar(Store &s, const std::string &sql) {
-    sqlite3_stmt *st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(s.handle(), sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
-    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
-    return v;
-}
-
 IndexSummary run(Store &s, const fs::path &dir, IndexOptions opt = {}) {
     std::ostringstream log;
     return index_folder(s, dir, opt, log);

@@ -10,14 +10,6 @@ using namespace saem;
 
 namespace {
 
-int64_t scalar(Store &s, const char *sql) {
-    sqlite3_stmt *st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(s.handle(), sql, -1, &st, nullptr) == SQLITE_OK);
-    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
-    return v;
-}
-
 int64_t add(Store &s, const std::string &path, const std::string &text, const nlohmann::json &meta = nlohmann::json::object()) {
     return index_document(s, path, text, format_for_path(path).value_or("txt"), meta, {});
 }

@@ -41,14 +41,6 @@ struct TableEmbedder : nn::Embedder {
     }
 };
 
-int64_t scalar(Store &s, const std::string &sql) {
-    sqlite3_stmt *st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(s.handle(), sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
-    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
-    return v;
-}
-
 std::set<int64_t> chunk_ids(Store &s) {
     std::set<int64_t> ids;
     sqlite3_stmt *st = nullptr;
