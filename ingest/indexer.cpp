@@ -18,6 +18,22 @@ namespace saem {
 
 namespace fs = std::filesystem;
 
+namespace {
+// The store's record of a loaded document.
+DocumentInput document_input(const LoadedDocument &doc, const std::string &path, std::string hash, int64_t size,
+                             int64_t mtime_ns) {
+    DocumentInput in;
+    in.path = path;
+    in.hash = std::move(hash);
+    in.title = doc.title;
+    in.format = doc.format;
+    in.size = size;
+    in.mtime_ns = mtime_ns;
+    in.metadata = doc.metadata;
+    return in;
+}
+}  // namespace
+
 std::vector<float> embed_chunks(const nn::Embedder &embedder, const std::vector<ChunkInput> &chunks) {
     std::vector<std::string> texts;
     texts.reserve(chunks.size());
@@ -51,14 +67,7 @@ int64_t index_document(Store &store, const std::string &path, std::string_view b
                        const nlohmann::json &metadata, const ChunkOptions &options, const nn::Embedder *embedder,
                        int64_t size, int64_t mtime_ns) {
     LoadedDocument doc = load_document(bytes, format, path);
-    DocumentInput in;
-    in.path = path;
-    in.hash = content_hash(bytes);
-    in.title = doc.title;
-    in.format = doc.format;
-    in.size = size ? size : int64_t(bytes.size());
-    in.mtime_ns = mtime_ns;
-    in.metadata = doc.metadata;
+    DocumentInput in = document_input(doc, path, content_hash(bytes), size ? size : int64_t(bytes.size()), mtime_ns);
     if (metadata.is_object()) in.metadata.update(metadata);
     ChunkOptions opt = options;
     if (embedder && !opt.counter) opt.counter = &embedder->token_counter();
@@ -110,13 +119,7 @@ void load_candidate(Candidate &c, const std::optional<FileState> &state, const C
             return;
         }
         LoadedDocument doc = load_document(bytes, c.format, c.path);
-        c.input.path = c.path;
-        c.input.hash = c.hash;
-        c.input.title = doc.title;
-        c.input.format = doc.format;
-        c.input.size = c.size;
-        c.input.mtime_ns = c.mtime_ns;
-        c.input.metadata = doc.metadata;
+        c.input = document_input(doc, c.path, c.hash, c.size, c.mtime_ns);
         c.chunks = chunk_document(doc, opt);
         if (embedder) c.vectors = embed_chunks(*embedder, c.chunks);
         c.needs_write = true;
