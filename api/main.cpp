@@ -7,7 +7,9 @@
 #include <cstring>
 #include <iomanip>
 #include <iostream>
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace {
@@ -30,7 +32,12 @@ usage:
   saem reembed --encoder PATH [--db FILE]    replace every vector with ones from another encoder
   saem models                               the encoders saem finds, and why others were rejected
   saem stats [--db FILE] [--json]
-  saem tokenize --tokenizer PATH      token ids of each stdin line, as a JSON array per line
+  saem tokenize --tokenizer PATH      token ids of each stdin line, as a JSON array per line (WordPiece
+                 or a decoder's BPE: tokenizer.json, vocab.json + merges.txt, or a .gguf)
+  saem generate --model FILE.gguf "PROMPT" [--chat [--system TEXT] [--template chatml|llama3]]
+                 [--greedy] [--seed N] [--max-tokens N] [--temperature T] [--top-k N] [--top-p P]
+                 [--min-p P] [--repeat-penalty R] [--stop TEXT]... [--threads N] [--context N]
+                 streams the continuation (or, with --chat, the reply) to stdout; speeds to stderr
   saem embed --encoder PATH [--max-tokens N] [--batch 64]   embedding of each stdin line, as a JSON array per line
 
 --db defaults to ./saem.db. Without --encoder, saem uses SAEM_ENCODER, the encoder the index was
@@ -65,7 +72,19 @@ struct Args {
     }
 };
 
-const std::set<std::string> boolean_flags = {"json", "keep-identical-ids", "help", "no-encoder"};
+const std::set<std::string> boolean_flags = {"json", "keep-identical-ids", "help", "no-encoder", "chat", "greedy"};
+
+float get_float(const Args &a, const std::string &name, float fallback, float lo, float hi) {
+    std::string v = a.get(name);
+    if (v.empty()) return fallback;
+    try {
+        size_t used = 0;
+        float f = std::stof(v, &used);
+        if (used == v.size() && f >= lo && f <= hi) return f;
+    } catch (...) {
+    }
+    throw std::invalid_argument("--" + name + " must be a number from " + std::to_string(lo) + " to " + std::to_string(hi));
+}
 
 Args parse(int argc, char **argv, int first) {
     Args a;
@@ -304,16 +323,65 @@ int cmd_eval(const Args &a) {
 
 int cmd_tokenize(const Args &a) {
     std::string path = a.get("tokenizer");
-    if (path.empty()) throw std::invalid_argument("tokenize needs --tokenizer PATH (tokenizer.json, vocab.txt or a model folder)");
-    saem::nn::WordPiece wp = saem::nn::WordPiece::load(path);
+    if (path.empty()) throw std::invalid_argument("tokenize needs --tokenizer PATH (tokenizer.json, vocab.txt, a model folder or a .gguf)");
+    // A decoder vocabulary prints what the model is fed (BOS when it asks for one); WordPiece its
+    // [CLS] ... [SEP] input.
+    std::optional<saem::nn::Bpe> bpe;
+    std::optional<saem::nn::WordPiece> wp;
+    if (saem::nn::Bpe::is_bpe(path)) bpe = saem::nn::Bpe::load(path);
+    else if (std::filesystem::path(path).extension() == ".gguf") wp = saem::nn::WordPiece::from_gguf(saem::nn::Gguf(path));
+    else wp = saem::nn::WordPiece::load(path);
     std::string line, out;
     while (std::getline(std::cin, line)) {
         out = "[";
-        for (int32_t id : wp.encode_for_model(line, {}, size_t(1) << 30).ids) out += std::to_string(id) + ",";
+        for (int32_t id : bpe ? saem::raw_prompt(*bpe, line) : wp->encode_for_model(line, {}, size_t(1) << 30).ids) out += std::to_string(id) + ",";
         if (out.size() > 1) out.pop_back();
         out += "]\n";
         std::cout << out;
     }
+    return 0;
+}
+
+int cmd_generate(const Args &a) {
+    std::string path = a.get("model");
+    if (path.empty()) throw std::invalid_argument("generate needs --model FILE.gguf");
+    if (a.positional.size() != 1) throw std::invalid_argument("generate takes one prompt (quote it)");
+    saem::nn::DecoderOptions dopt;
+    dopt.threads = a.get_int("threads", 0, 0, 1024);
+    dopt.context = a.get_int("context", dopt.context, 0, 1 << 20);
+    auto decoder = saem::nn::Decoder::load(path, dopt);
+    const auto &bpe = decoder->tokenizer();
+    std::vector<int32_t> prompt;
+    if (a.flags.count("chat")) {
+        auto format = saem::chat_format(bpe, a.get("template"));
+        std::vector<saem::ChatMessage> messages;
+        if (!a.get("system").empty()) messages.push_back({"system", a.get("system")});
+        messages.push_back({"user", a.positional[0]});
+        prompt = saem::chat_prompt(bpe, format, messages);
+    } else {
+        prompt = saem::raw_prompt(bpe, a.positional[0]);
+        std::cout << a.positional[0] << std::flush;
+    }
+    saem::GenerateOptions o;
+    o.max_tokens = a.get_int("max-tokens", o.max_tokens, 1, 1 << 20);
+    o.stop = a.all("stop");
+    auto &s = o.sampling;
+    s.greedy = a.flags.count("greedy") > 0;
+    s.seed = uint64_t(a.get_int("seed", 0, 0, 2147483647));
+    s.temperature = get_float(a, "temperature", s.temperature, 0, 100);
+    s.top_k = a.get_int("top-k", s.top_k, 0, 1 << 30);
+    s.top_p = get_float(a, "top-p", s.top_p, 0, 1);
+    s.min_p = get_float(a, "min-p", s.min_p, 0, 1);
+    s.repeat_penalty = get_float(a, "repeat-penalty", s.repeat_penalty, 0.01f, 100);
+    std::cerr << "saem: " << decoder->describe() << '\n';
+    auto g = saem::generate(*decoder, prompt, o, [](std::string_view piece) {
+        std::cout << piece << std::flush;
+        return true;
+    });
+    std::cout << '\n';
+    std::cerr << std::fixed << std::setprecision(1) << "prompt " << g.prompt_tokens << " tokens, " << g.prompt_tokens_per_second()
+              << " tokens/s; generated " << g.tokens.size() << " tokens, " << g.generation_tokens_per_second()
+              << " tokens/s; stopped: " << g.stop_reason << '\n';
     return 0;
 }
 
@@ -401,6 +469,7 @@ int main(int argc, char **argv) {
         if (cmd == "models") return cmd_models(a);
         if (cmd == "reembed") return cmd_reembed(a);
         if (cmd == "embed") return cmd_embed(a);
+        if (cmd == "generate") return cmd_generate(a);
         std::cerr << "saem: unknown command '" << cmd << "'\n" << usage;
         return 2;
     } catch (const std::invalid_argument &e) {

@@ -1,12 +1,15 @@
-// generator: answers a question from retrieved chunks.
+// generator: answers a question from retrieved chunks, and runs decoder models.
 //
-// Until a decoder model is configured the answer is extractive: the sentences of the top chunks
-// that best cover the question's terms, quoted verbatim, each with a numbered citation.
+// Without a decoder model the answer is extractive: the sentences of the top chunks that best cover
+// the question's terms, quoted verbatim, each with a numbered citation.
 #pragma once
 
 #include "retrieval/retrieval.h"
 
+#include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace saem {
@@ -44,5 +47,69 @@ struct AnswerOptions {
 };
 
 Answer answer_extractive(Store &store, const std::string &question, const AnswerOptions &options = {});
+
+// ---- Decoder generation -------------------------------------------------------------------------
+
+struct SamplingOptions {
+    bool greedy = false;       // argmax, ignoring everything below
+    float temperature = 0.8f;  // <= 0 is greedy too
+    int top_k = 40;            // 0: off
+    float top_p = 0.95f;       // 1: off
+    float min_p = 0.05f;       // 0: off; drops tokens below min_p times the best one's probability
+    float repeat_penalty = 1.1f;  // 1: off; applied to the last repeat_last_n tokens
+    int repeat_last_n = 64;
+    uint64_t seed = 0;  // 0: a random seed
+};
+
+struct GenerateOptions {
+    SamplingOptions sampling;
+    int max_tokens = 256;
+    std::vector<std::string> stop;  // generation ends before the first occurrence of any of these
+};
+
+struct Generation {
+    std::string text;                // without the stop string or end token that ended it
+    std::vector<int32_t> tokens;     // generated tokens, the ending one excluded
+    int prompt_tokens = 0;
+    double prompt_seconds = 0, generation_seconds = 0;
+    std::string stop_reason;  // "end" (an end-of-generation token), "stop" (a stop string), "length", "cancelled"
+    double prompt_tokens_per_second() const { return prompt_seconds > 0 ? prompt_tokens / prompt_seconds : 0; }
+    double generation_tokens_per_second() const;
+};
+
+// Called with each piece of text once it is final (never half a UTF-8 character, never part of a
+// stop string); returning false cancels.
+using TextSink = std::function<bool(std::string_view)>;
+// Called after every step with the chosen token and the logits it was chosen from (tests, traces).
+using StepSink = std::function<void(int32_t token, const float *logits)>;
+
+// Runs prompt (which the caller has tokenised, BOS included when the model wants it) through the
+// decoder from an empty cache, then samples up to max_tokens. Throws nn::ContextError when the
+// prompt does not fit the context; stops with "length" when the context fills while generating.
+Generation generate(nn::Decoder &decoder, const std::vector<int32_t> &prompt, const GenerateOptions &options,
+                    const TextSink &on_text = {}, const StepSink &on_step = {});
+
+// The prompt tokens of raw text: BOS when the vocabulary asks for it, then the text.
+std::vector<int32_t> raw_prompt(const nn::Bpe &bpe, std::string_view text);
+
+// ---- Chat templates -------------------------------------------------------------------------------
+
+struct ChatMessage {
+    std::string role;  // system, user, assistant
+    std::string content;
+};
+
+enum class ChatFormat { chatml, llama3 };
+
+// The format of a model's tokenizer.chat_template, or of name ("chatml", "llama3") when given.
+// Throws std::invalid_argument naming what it found when it does not recognise the template.
+ChatFormat chat_format(const nn::Bpe &bpe, const std::string &name = {});
+const char *chat_format_name(ChatFormat f);
+
+// Prompt tokens for messages followed by the assistant's turn. The template's markers are
+// inserted as their special tokens; message text is encoded as plain text, so markers typed in a
+// message stay text. A ChatML template's built-in system prompt is used when no system message is
+// given.
+std::vector<int32_t> chat_prompt(const nn::Bpe &bpe, ChatFormat format, const std::vector<ChatMessage> &messages);
 
 }  // namespace saem

@@ -287,31 +287,10 @@ void GgufWriter::add_f32s(const std::string &key, const std::vector<float> &valu
 }
 
 void GgufWriter::add_tensor(const std::string &name, const std::vector<int64_t> &shape, DType type, const float *data) {
-    if (type != DType::F32 && type != DType::F16 && type != DType::Q8_0)
-        throw ModelError("GgufWriter writes F32, F16 and Q8_0 tensors only");
-    Pending p{name, shape, type, {}};
+    if (shape.empty()) throw ModelError("tensor '" + name + "' has no shape");
     int64_t n = 1;
     for (auto d : shape) n *= d;
-    if (type == DType::Q8_0) {  // ggml's reference quantisation: d = max|x| / 127, q = round(x / d)
-        if (shape.empty() || shape.back() % 32) throw ModelError("Q8_0 tensor '" + name + "' rows must be multiples of 32");
-        for (int64_t b = 0; b < n; b += 32) {
-            float amax = 0;
-            for (int k = 0; k < 32; ++k) amax = std::max(amax, std::fabs(data[b + k]));
-            float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
-            uint16_t h = float_to_half(d);
-            p.bytes.append(reinterpret_cast<const char *>(&h), 2);
-            for (int k = 0; k < 32; ++k) p.bytes += char(int8_t(std::round(data[b + k] * id)));
-        }
-    } else if (type == DType::F32) {
-        p.bytes.assign(reinterpret_cast<const char *>(data), size_t(n) * 4);
-    } else {
-        p.bytes.resize(size_t(n) * 2);
-        for (int64_t i = 0; i < n; ++i) {
-            uint16_t h = float_to_half(data[i]);
-            std::memcpy(&p.bytes[size_t(i) * 2], &h, 2);
-        }
-    }
-    tensors_.push_back(std::move(p));
+    tensors_.push_back({name, shape, type, quantize_rows(type, data, n / shape.back(), shape.back(), name)});
 }
 
 void GgufWriter::write(const std::string &path) const {

@@ -155,7 +155,7 @@ public:
     void add(const std::string &key, const std::vector<std::string> &values);
     void add_i32s(const std::string &key, const std::vector<int32_t> &values);
     void add_f32s(const std::string &key, const std::vector<float> &values);
-    // shape outermost first; data row-major floats, stored as type (F32, F16 or Q8_0).
+    // shape outermost first; data row-major floats, stored as type (F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K).
     void add_tensor(const std::string &name, const std::vector<int64_t> &shape, DType type, const float *data);
     void write(const std::string &path) const;
 
@@ -216,6 +216,109 @@ struct WordPieceCounter final : TokenCounter {
     explicit WordPieceCounter(const WordPiece &wp) : wordpiece(wp) {}
     size_t count(std::string_view text) const override { return wordpiece.encode(text).size(); }
     const WordPiece &wordpiece;
+};
+
+// Byte-pair encoding for decoder models, in the two families GGUF declares with
+// tokenizer.ggml.model:
+//  - "gpt2": byte-level BPE. Text is split by the model's pre-tokenizer (tokenizer.ggml.pre: gpt2,
+//    llama-bpe, qwen2, smollm), each piece's bytes are mapped to printable characters and merged by
+//    rank.
+//  - "llama": SentencePiece BPE. Spaces become U+2581 ("▁") with one prepended, pieces are merged by
+//    score (or merge rank, from tokenizer.json), and a character no piece covers becomes its UTF-8
+//    bytes as <0xXX> pieces.
+// Control and added tokens are matched by name only (find()), never produced from text, so a user
+// cannot smuggle "<|im_end|>" into a prompt.
+class Bpe {
+public:
+    enum class Kind { ByteLevel, SentencePiece };
+    enum class Pre { None, Gpt2, Llama3, Qwen2, Smollm };
+    // A GGUF file's vocabulary.
+    static Bpe from_gguf(const Gguf &gguf);
+    // tokenizer.json (model.type BPE) with tokenizer_config.json beside it when present.
+    static Bpe from_tokenizer_json(const std::string &path);
+    // vocab.json + merges.txt (byte-level), the pre-tokenizer named by tokenizer_config.json's
+    // tokenizer_class (Qwen2Tokenizer, GPT2Tokenizer) unless given.
+    static Bpe from_vocab_merges(const std::string &vocab_json, const std::string &merges_txt, Pre pre);
+    // A .gguf file, a tokenizer.json, or a folder holding tokenizer.json or vocab.json + merges.txt.
+    static Bpe load(const std::string &path);
+    // True when path holds a BPE vocabulary (as opposed to WordPiece).
+    static bool is_bpe(const std::string &path);
+
+    std::vector<int32_t> encode(std::string_view text) const;
+    // The bytes a token stands for: "" for control tokens; "▁" as a space and <0xXX> as its byte for
+    // SentencePiece; the byte-level characters mapped back to bytes.
+    std::string piece(int32_t id) const;
+    // Text of a token sequence; SentencePiece's prepended space is dropped at the start.
+    std::string decode(const std::vector<int32_t> &ids) const;
+    int32_t find(const std::string &token) const;  // -1 when absent
+    bool is_control(int32_t id) const;
+    // EOS, EOT and the end-of-turn markers of the chat formats saem knows.
+    bool ends_generation(int32_t id) const;
+    size_t vocab_size() const { return tokens_.size(); }
+    const std::string &token(int32_t id) const { return tokens_.at(size_t(id)); }
+    const char *pre_name() const;
+
+    Kind kind = Kind::ByteLevel;
+    Pre pre = Pre::Gpt2;
+    int32_t bos_id = -1, eos_id = -1, eot_id = -1, unk_id = -1;
+    bool add_bos = false, add_space_prefix = true, nfc = false, ignore_merges = false;
+    std::string chat_template;
+
+private:
+    void index();
+    void add_merge(int32_t left, int32_t right, int32_t merged, float priority);
+    void merge_word(std::string_view word, std::vector<int32_t> &out) const;
+    std::vector<std::string> tokens_;
+    std::vector<uint8_t> types_;  // ggml token types: 1 normal, 2 unknown, 3 control, 4 user, 5 unused, 6 byte
+    std::vector<float> scores_;
+    std::unordered_map<std::string, int32_t> ids_;
+    struct Merge {
+        float priority;  // lower merges first
+        int32_t merged;
+    };
+    std::unordered_map<uint64_t, Merge> merges_;
+    int32_t byte_ids_[256] = {};  // the token of each single byte (its <0xXX> or byte-level character)
+    std::vector<int32_t> end_ids_;
+};
+
+// Counts tokens with a decoder's tokenizer, for the chunker and prompt budgets.
+struct BpeCounter final : TokenCounter {
+    explicit BpeCounter(const Bpe &b) : bpe(b) {}
+    size_t count(std::string_view text) const override { return bpe.encode(text).size(); }
+    const Bpe &bpe;
+};
+
+// ---- Decoders -----------------------------------------------------------------------------------
+
+// A model's context would overflow: the message says how many tokens were asked for and the limit.
+struct ContextError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct DecoderOptions {
+    int threads = 0;        // 0: every hardware thread
+    int context = 4096;     // tokens the cache holds; capped at the model's trained context; 0: the model's
+    int batch = 512;        // prompt tokens per forward pass
+};
+
+// A llama-family decoder from a GGUF file (architectures llama and qwen2), run on the quantised
+// weights as they are mapped. One sequence at a time: eval() appends tokens to the key/value cache.
+class Decoder {
+public:
+    static std::unique_ptr<Decoder> load(const std::string &path, const DecoderOptions &options = {});
+    virtual ~Decoder() = default;
+    virtual const Bpe &tokenizer() const = 0;
+    virtual std::string architecture() const = 0;
+    // One line: architecture, sizes, tensor types, context, kernels, threads.
+    virtual std::string describe() const = 0;
+    virtual int vocab_size() const = 0;
+    virtual int context_length() const = 0;
+    virtual int n_past() const = 0;
+    // Runs tokens at the positions after n_past() and returns the logits of the last one
+    // (vocab_size() floats, valid until the next call). Throws ContextError when they do not fit.
+    virtual const float *eval(const int32_t *tokens, size_t n) = 0;
+    // Forgets cached positions from n on.
+    virtual void truncate(int n) = 0;
 };
 
 // ---- Embedders ----------------------------------------------------------------------------------

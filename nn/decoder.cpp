@@ -1,0 +1,314 @@
+// The decoder forward pass shared by the llama-family architectures: embedding lookup, per layer
+// RMSNorm -> q/k/v -> RoPE -> causal attention over the f16 cache -> output projection -> residual
+// -> RMSNorm -> SwiGLU feed-forward -> residual, then the final norm and the vocabulary projection of
+// the last position. Numerics follow llama.cpp's CPU path where it rounds: activations quantised to
+// the weight's partner format, queries and attention probabilities rounded to f16 against the f16
+// cache, RoPE angles built by repeated multiplication.
+#include "nn/decoder.h"
+
+#include "nn/internal.h"
+#include "nn/kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <thread>
+
+namespace saem::nn {
+
+// ---- reading ---------------------------------------------------------------------------------
+
+std::vector<float> read_floats(const Gguf &g, const std::string &name, int64_t n) {
+    const Tensor &t = g.tensor(name, {n});
+    std::vector<float> out(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) out[size_t(i)] = element(t, i);
+    return out;
+}
+
+void read_common_hparams(const Gguf &g, const std::string &p, DecoderHparams &hp) {
+    auto count = [&](const std::string &key) {
+        double v = g.get_number(p + "." + key);
+        if (!(v >= 1 && v <= 1e9)) throw ModelError(g.path() + ": " + p + "." + key + " is " + std::to_string(v));
+        return int(v);
+    };
+    hp.n_embd = count("embedding_length");
+    hp.n_layer = count("block_count");
+    hp.n_ff = count("feed_forward_length");
+    hp.n_head = count("attention.head_count");
+    hp.n_head_kv = int(g.get_number(p + ".attention.head_count_kv", hp.n_head));
+    hp.n_ctx_train = count("context_length");
+    hp.head_dim = int(g.get_number(p + ".attention.key_length", hp.n_embd / hp.n_head));
+    hp.n_rot = int(g.get_number(p + ".rope.dimension_count", hp.head_dim));
+    hp.rms_eps = float(g.get_number(p + ".attention.layer_norm_rms_epsilon", 1e-5));
+    hp.rope_base = float(g.get_number(p + ".rope.freq_base", 10000.0));
+    if (const auto *type = g.find(p + ".rope.scaling.type"); type && type->text == "linear") {
+        double factor = g.get_number(p + ".rope.scaling.factor", 1.0);
+        if (factor > 0) hp.rope_freq_scale = float(1.0 / factor);
+    } else if (type && !type->text.empty() && type->text != "none" && type->text != "llama3") {
+        throw ModelError(g.path() + ": rope scaling '" + type->text + "' is not supported (none, linear, llama3)");
+    }
+    if (hp.n_head_kv < 1 || hp.n_head % hp.n_head_kv)
+        throw ModelError(g.path() + ": " + std::to_string(hp.n_head) + " query heads cannot share " +
+                         std::to_string(hp.n_head_kv) + " key/value heads");
+    if (int(g.get_number(p + ".attention.value_length", hp.head_dim)) != hp.head_dim)
+        throw ModelError(g.path() + ": key and value head sizes differ; saem does not run such models");
+    if (hp.n_rot > hp.head_dim || hp.n_rot % 2) throw ModelError(g.path() + ": rope.dimension_count " + std::to_string(hp.n_rot) + " does not fit the head");
+}
+
+void read_common_tensors(const Gguf &g, DecoderWeights &w) {
+    auto &hp = w.hp;
+    const Tensor *embd = g.find_tensor("token_embd.weight");
+    if (!embd) throw ModelError(g.path() + ": no tensor token_embd.weight");
+    if (embd->shape.size() != 2 || embd->shape[1] != hp.n_embd)
+        throw ModelError(g.path() + ": token_embd.weight is not [vocab, " + std::to_string(hp.n_embd) + "]");
+    hp.n_vocab = int(embd->shape[0]);
+    w.tok_embd = embd;
+    w.output_norm = read_floats(g, "output_norm.weight", hp.n_embd);
+    w.output = g.find_tensor("output.weight") ? &g.tensor("output.weight", {hp.n_vocab, hp.n_embd}) : embd;
+    const int64_t q_dim = int64_t(hp.n_head) * hp.head_dim, kv_dim = int64_t(hp.n_head_kv) * hp.head_dim;
+    w.layers.resize(size_t(hp.n_layer));
+    for (int l = 0; l < hp.n_layer; ++l) {
+        auto &L = w.layers[size_t(l)];
+        std::string p = "blk." + std::to_string(l) + ".";
+        L.attn_norm = read_floats(g, p + "attn_norm.weight", hp.n_embd);
+        L.ffn_norm = read_floats(g, p + "ffn_norm.weight", hp.n_embd);
+        L.wq = &g.tensor(p + "attn_q.weight", {q_dim, hp.n_embd});
+        L.wk = &g.tensor(p + "attn_k.weight", {kv_dim, hp.n_embd});
+        L.wv = &g.tensor(p + "attn_v.weight", {kv_dim, hp.n_embd});
+        L.wo = &g.tensor(p + "attn_output.weight", {hp.n_embd, q_dim});
+        L.gate = &g.tensor(p + "ffn_gate.weight", {hp.n_ff, hp.n_embd});
+        L.up = &g.tensor(p + "ffn_up.weight", {hp.n_ff, hp.n_embd});
+        L.down = &g.tensor(p + "ffn_down.weight", {hp.n_embd, hp.n_ff});
+    }
+}
+
+namespace {
+
+float round_f16(float x) { return half_to_float(float_to_half(x)); }
+
+class LlamaDecoder final : public Decoder {
+public:
+    LlamaDecoder(const std::string &path, const DecoderOptions &options)
+        : gguf_(path), bpe_(Bpe::from_gguf(gguf_)), k_(kernels()),
+          pool_(options.threads > 0 ? options.threads : int(std::max(1u, std::thread::hardware_concurrency()))) {
+        std::string arch = gguf_.get_string("general.architecture");
+        if (arch == "llama") read_llama(gguf_, w_);
+        else if (arch == "qwen2") read_qwen2(gguf_, w_);
+        else throw ModelError(path + ": architecture '" + arch + "' is not supported (saem runs llama and qwen2 decoders)");
+        w_.hp.arch = arch;
+        const auto &hp = w_.hp;
+        if (size_t(hp.n_vocab) != bpe_.vocab_size())
+            throw ModelError(path + ": the vocabulary has " + std::to_string(bpe_.vocab_size()) + " tokens but token_embd.weight " +
+                             std::to_string(hp.n_vocab) + " rows");
+        for (auto &L : w_.layers)
+            for (const Tensor **t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) *t = runnable(**t);
+        w_.output = runnable(*w_.output);
+        ctx_ = options.context > 0 ? std::min(options.context, hp.n_ctx_train) : hp.n_ctx_train;
+        batch_ = std::max(1, options.batch);
+        kv_dim_ = hp.n_head_kv * hp.head_dim;
+        k_cache_.assign(size_t(hp.n_layer), std::vector<uint16_t>(size_t(ctx_) * size_t(kv_dim_)));
+        v_cache_.assign(size_t(hp.n_layer), std::vector<uint16_t>(size_t(ctx_) * size_t(kv_dim_)));
+        scores_.assign(size_t(pool_.size()), std::vector<float>(size_t(ctx_)));
+        logits_.resize(size_t(hp.n_vocab));
+        // Angles of the first rotation step, as ggml derives them: base^(-2/n_rot) multiplied up.
+        theta_scale_ = std::pow(hp.rope_base, -2.0f / float(hp.n_rot));
+    }
+
+    const Bpe &tokenizer() const override { return bpe_; }
+    std::string architecture() const override { return w_.hp.arch; }
+    int vocab_size() const override { return w_.hp.n_vocab; }
+    int context_length() const override { return ctx_; }
+    int n_past() const override { return n_past_; }
+    void truncate(int n) override { n_past_ = std::clamp(n, 0, n_past_); }
+
+    std::string describe() const override {
+        const auto &hp = w_.hp;
+        std::string types;
+        auto note = [&](const Tensor *t) {
+            std::string name = dtype_name(t->type);
+            if (types.find(name) == std::string::npos) types += (types.empty() ? "" : "+") + name;
+        };
+        for (const auto &L : w_.layers)
+            for (const Tensor *t : {L.wq, L.wk, L.wv, L.wo, L.gate, L.up, L.down}) note(t);
+        note(w_.output);
+        return hp.arch + " " + std::to_string(hp.n_layer) + " layers, " + std::to_string(hp.n_embd) + " wide, " +
+               std::to_string(hp.n_head) + "/" + std::to_string(hp.n_head_kv) + " heads, vocab " + std::to_string(hp.n_vocab) +
+               ", " + types + ", context " + std::to_string(ctx_) + " of " + std::to_string(hp.n_ctx_train) + ", " +
+               k_.isa + " kernels, " + std::to_string(pool_.size()) + " threads";
+    }
+
+    const float *eval(const int32_t *tokens, size_t n) override {
+        if (n == 0) throw std::invalid_argument("eval needs at least one token");
+        if (size_t(n_past_) + n > size_t(ctx_))
+            throw ContextError(std::to_string(n_past_) + " cached + " + std::to_string(n) + " new tokens exceed the context of " +
+                               std::to_string(ctx_) + " tokens");
+        for (size_t i = 0; i < n; ++i)
+            if (tokens[i] < 0 || tokens[i] >= w_.hp.n_vocab) throw std::invalid_argument("token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
+        for (size_t done = 0; done < n; done += size_t(batch_)) {
+            size_t m = std::min(n - done, size_t(batch_));
+            forward(tokens + done, int(m), done + m == n);
+        }
+        return logits_.data();
+    }
+
+private:
+    // A weight the kernels cannot read directly is dequantised once, here, to F32.
+    const Tensor *runnable(const Tensor &t) {
+        row_bytes(t.type, t.shape.back());  // rows must be whole blocks
+        if (has_kernel(t.type)) return &t;
+        auto &data = converted_data_.emplace_back(size_t(t.elements()));
+        for (int64_t r = 0; r < t.shape[0]; ++r) dequantize_row(t, r, data.data() + r * t.shape[1]);
+        auto &copy = converted_.emplace_back(std::make_unique<Tensor>(t));
+        copy->type = DType::F32;
+        copy->data = reinterpret_cast<const uint8_t *>(data.data());
+        copy->bytes = data.size() * 4;
+        return copy.get();
+    }
+
+    void rms_norm(const float *x, const std::vector<float> &weight, float *out, int rows) {
+        const int d = w_.hp.n_embd;
+        for (int r = 0; r < rows; ++r) {
+            const float *xr = x + size_t(r) * size_t(d);
+            double sum = 0;
+            for (int i = 0; i < d; ++i) sum += double(xr[i]) * double(xr[i]);
+            const float scale = 1.0f / std::sqrt(float(sum / d) + w_.hp.rms_eps);
+            float *o = out + size_t(r) * size_t(d);
+            for (int i = 0; i < d; ++i) o[i] = xr[i] * scale * weight[size_t(i)];
+        }
+    }
+
+    void rope(float *x, int heads, int pos) {
+        const auto &hp = w_.hp;
+        const int half = hp.n_rot / 2;
+        for (int i = 0; i < half; ++i) {
+            const float ff = w_.rope_freq_factors.empty() ? 1.0f : w_.rope_freq_factors[size_t(i)];
+            const float theta = hp.rope_freq_scale * (theta_base_[size_t(i)] / ff);
+            cos_[size_t(i)] = std::cos(theta);
+            sin_[size_t(i)] = std::sin(theta);
+        }
+        (void)pos;
+        for (int h = 0; h < heads; ++h) {
+            float *v = x + size_t(h) * size_t(hp.head_dim);
+            for (int i = 0; i < half; ++i) {
+                const int a = hp.rope_neox ? i : 2 * i, b = hp.rope_neox ? i + half : 2 * i + 1;
+                const float x0 = v[a], x1 = v[b];
+                v[a] = x0 * cos_[size_t(i)] - x1 * sin_[size_t(i)];
+                v[b] = x0 * sin_[size_t(i)] + x1 * cos_[size_t(i)];
+            }
+        }
+    }
+
+    void set_angles(int pos) {
+        const int half = w_.hp.n_rot / 2;
+        theta_base_.resize(size_t(half));
+        cos_.resize(size_t(half));
+        sin_.resize(size_t(half));
+        float theta = float(pos);
+        for (int i = 0; i < half; ++i) {
+            theta_base_[size_t(i)] = theta;
+            theta *= theta_scale_;
+        }
+    }
+
+    void forward(const int32_t *tokens, int n, bool want_logits) {
+        const auto &hp = w_.hp;
+        const int d = hp.n_embd, hd = hp.head_dim, q_dim = hp.n_head * hd, group = hp.n_head / hp.n_head_kv;
+        auto grow = [&](std::vector<float> &v, size_t size) {
+            if (v.size() < size) v.resize(size);
+        };
+        grow(x_, size_t(n) * d);
+        grow(xn_, size_t(n) * d);
+        grow(q_, size_t(n) * q_dim);
+        grow(k_buf_, size_t(n) * kv_dim_);
+        grow(v_buf_, size_t(n) * kv_dim_);
+        grow(att_, size_t(n) * q_dim);
+        grow(tmp_, size_t(n) * d);
+        grow(gate_, size_t(n) * hp.n_ff);
+        grow(up_, size_t(n) * hp.n_ff);
+        for (int i = 0; i < n; ++i) dequantize_row(*w_.tok_embd, tokens[i], x_.data() + size_t(i) * d);
+        const int p0 = n_past_;
+        const float kq_scale = 1.0f / std::sqrt(float(hd));
+
+        for (int l = 0; l < hp.n_layer; ++l) {
+            const auto &L = w_.layers[size_t(l)];
+            rms_norm(x_.data(), L.attn_norm, xn_.data(), n);
+            matmul(pool_, k_, *L.wq, xn_.data(), n, q_.data(), act_);
+            matmul(pool_, k_, *L.wk, xn_.data(), n, k_buf_.data(), act_);
+            matmul(pool_, k_, *L.wv, xn_.data(), n, v_buf_.data(), act_);
+            auto &kc = k_cache_[size_t(l)];
+            auto &vc = v_cache_[size_t(l)];
+            for (int i = 0; i < n; ++i) {
+                float *q = q_.data() + size_t(i) * q_dim, *k = k_buf_.data() + size_t(i) * kv_dim_, *v = v_buf_.data() + size_t(i) * kv_dim_;
+                if (!L.bq.empty()) {
+                    for (int j = 0; j < q_dim; ++j) q[j] += L.bq[size_t(j)];
+                    for (int j = 0; j < kv_dim_; ++j) k[j] += L.bk[size_t(j)], v[j] += L.bv[size_t(j)];
+                }
+                set_angles(p0 + i);
+                rope(q, hp.n_head, p0 + i);
+                rope(k, hp.n_head_kv, p0 + i);
+                uint16_t *kd = kc.data() + size_t(p0 + i) * kv_dim_, *vd = vc.data() + size_t(p0 + i) * kv_dim_;
+                for (int j = 0; j < kv_dim_; ++j) kd[j] = float_to_half(k[j]), vd[j] = float_to_half(v[j]);
+                for (int j = 0; j < q_dim; ++j) q[j] = round_f16(q[j]);
+            }
+            pool_.run([&](int ith, int nth) {
+                std::vector<float> &scores = scores_[size_t(ith)];
+                uint16_t q16[512];
+                for (int task = ith; task < n * hp.n_head; task += nth) {
+                    const int i = task / hp.n_head, h = task % hp.n_head, kvh = h / group, last = p0 + i;
+                    const float *q = q_.data() + size_t(i) * q_dim + size_t(h) * hd;
+                    for (int j = 0; j < hd; ++j) q16[j] = float_to_half(q[j]);
+                    float max = -INFINITY;
+                    for (int j = 0; j <= last; ++j) {
+                        scores[size_t(j)] = k_.f16(hd, kc.data() + size_t(j) * kv_dim_ + size_t(kvh) * hd, q16) * kq_scale;
+                        max = std::max(max, scores[size_t(j)]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j <= last; ++j) sum += (scores[size_t(j)] = std::exp(scores[size_t(j)] - max));
+                    const float inv = float(1.0 / sum);
+                    float *out = att_.data() + size_t(i) * q_dim + size_t(h) * hd;
+                    std::fill(out, out + hd, 0.0f);
+                    for (int j = 0; j <= last; ++j)
+                        k_.axpy_f16(hd, round_f16(scores[size_t(j)] * inv), vc.data() + size_t(j) * kv_dim_ + size_t(kvh) * hd, out);
+                }
+            });
+            matmul(pool_, k_, *L.wo, att_.data(), n, tmp_.data(), act_);
+            for (size_t j = 0; j < size_t(n) * d; ++j) x_[j] += tmp_[j];
+
+            rms_norm(x_.data(), L.ffn_norm, xn_.data(), n);
+            matmul(pool_, k_, *L.gate, xn_.data(), n, gate_.data(), act_);
+            matmul(pool_, k_, *L.up, xn_.data(), n, up_.data(), act_);
+            for (size_t j = 0; j < size_t(n) * hp.n_ff; ++j) {
+                const float g = gate_[j];
+                gate_[j] = g / (1.0f + std::exp(-g)) * up_[j];
+            }
+            matmul(pool_, k_, *L.down, gate_.data(), n, tmp_.data(), act_);
+            for (size_t j = 0; j < size_t(n) * d; ++j) x_[j] += tmp_[j];
+        }
+        n_past_ += n;
+        if (!want_logits) return;
+        rms_norm(x_.data() + size_t(n - 1) * d, w_.output_norm, xn_.data(), 1);
+        matmul(pool_, k_, *w_.output, xn_.data(), 1, logits_.data(), act_);
+    }
+
+    Gguf gguf_;
+    Bpe bpe_;
+    DecoderWeights w_;
+    const KernelSet &k_;
+    ThreadPool pool_;
+    std::vector<std::unique_ptr<Tensor>> converted_;
+    std::vector<std::vector<float>> converted_data_;
+    int ctx_ = 0, batch_ = 512, kv_dim_ = 0, n_past_ = 0;
+    float theta_scale_ = 1;
+    std::vector<std::vector<uint16_t>> k_cache_, v_cache_;
+    std::vector<std::vector<float>> scores_;
+    std::vector<float> x_, xn_, q_, k_buf_, v_buf_, att_, tmp_, gate_, up_, logits_, theta_base_, cos_, sin_;
+    std::vector<uint8_t> act_;
+};
+
+}  // namespace
+
+std::unique_ptr<Decoder> Decoder::load(const std::string &path, const DecoderOptions &options) {
+    return std::make_unique<LlamaDecoder>(path, options);
+}
+
+}  // namespace saem::nn

@@ -1,0 +1,335 @@
+// Portable kernels, activation quantisation, kernel choice, thread pool and the matrix product
+// driver. The AVX2 set lives in kernels_avx2.cpp, compiled for that ISA alone.
+#include "nn/kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace saem::nn {
+
+namespace {
+
+float f16(const uint8_t *p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return half_to_float(h);
+}
+
+float dot_f32(int64_t n, const void *w, const void *a) {
+    const float *x = static_cast<const float *>(w), *y = static_cast<const float *>(a);
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += double(x[i]) * double(y[i]);
+    return float(sum);
+}
+
+float dot_f16(int64_t n, const void *w, const void *a) {
+    const uint16_t *x = static_cast<const uint16_t *>(w), *y = static_cast<const uint16_t *>(a);
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += double(half_to_float(x[i])) * double(half_to_float(y[i]));
+    return float(sum);
+}
+
+float dot_q8_0(int64_t n, const void *w, const void *a) {
+    const uint8_t *x = static_cast<const uint8_t *>(w), *y = static_cast<const uint8_t *>(a);
+    float sum = 0;
+    for (int64_t b = 0; b < n / 32; ++b, x += 34, y += 34) {
+        const int8_t *qx = reinterpret_cast<const int8_t *>(x + 2), *qy = reinterpret_cast<const int8_t *>(y + 2);
+        int s = 0;
+        for (int j = 0; j < 32; ++j) s += qx[j] * qy[j];
+        sum += f16(x) * f16(y) * float(s);
+    }
+    return sum;
+}
+
+float dot_q4_0(int64_t n, const void *w, const void *a) {
+    const uint8_t *x = static_cast<const uint8_t *>(w), *y = static_cast<const uint8_t *>(a);
+    float sum = 0;
+    for (int64_t b = 0; b < n / 32; ++b, x += 18, y += 34) {
+        const uint8_t *qx = x + 2;
+        const int8_t *qy = reinterpret_cast<const int8_t *>(y + 2);
+        int s = 0;
+        for (int j = 0; j < 16; ++j) s += ((qx[j] & 0xF) - 8) * qy[j] + ((qx[j] >> 4) - 8) * qy[j + 16];
+        sum += f16(x) * f16(y) * float(s);
+    }
+    return sum;
+}
+
+float dot_q5_0(int64_t n, const void *w, const void *a) {
+    const uint8_t *x = static_cast<const uint8_t *>(w), *y = static_cast<const uint8_t *>(a);
+    float sum = 0;
+    for (int64_t b = 0; b < n / 32; ++b, x += 22, y += 34) {
+        uint32_t qh;
+        std::memcpy(&qh, x + 2, 4);
+        const uint8_t *qx = x + 6;
+        const int8_t *qy = reinterpret_cast<const int8_t *>(y + 2);
+        int s = 0;
+        for (int j = 0; j < 16; ++j) {
+            int lo = int((qx[j] & 0xF) | (((qh >> j) & 1) << 4)) - 16;
+            int hi = int((qx[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
+            s += lo * qy[j] + hi * qy[j + 16];
+        }
+        sum += f16(x) * f16(y) * float(s);
+    }
+    return sum;
+}
+
+void scale_min_k4(int j, const uint8_t *q, int &d, int &m) {
+    if (j < 4) {
+        d = q[j] & 63;
+        m = q[j + 4] & 63;
+    } else {
+        d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+float dot_q4_K(int64_t n, const void *w, const void *a) {
+    const uint8_t *x = static_cast<const uint8_t *>(w);
+    const BlockQ8K *y = static_cast<const BlockQ8K *>(a);
+    float sum = 0;
+    for (int64_t b = 0; b < n / 256; ++b, x += 144, ++y) {
+        const uint8_t *scales = x + 4, *q = x + 16;
+        int sumi = 0, summ = 0;
+        for (int j = 0; j < 8; ++j) {
+            int sc, m;
+            scale_min_k4(j, scales, sc, m);
+            summ += m * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
+            const uint8_t *qj = q + (j / 2) * 32;
+            const int8_t *yj = y->qs + j * 32;
+            int s = 0;
+            for (int l = 0; l < 32; ++l) s += (j % 2 ? qj[l] >> 4 : qj[l] & 0xF) * yj[l];
+            sumi += sc * s;
+        }
+        sum += y->d * (f16(x) * float(sumi) - f16(x + 2) * float(summ));
+    }
+    return sum;
+}
+
+float dot_q6_K(int64_t n, const void *w, const void *a) {
+    const uint8_t *x = static_cast<const uint8_t *>(w);
+    const BlockQ8K *y = static_cast<const BlockQ8K *>(a);
+    float sum = 0;
+    for (int64_t b = 0; b < n / 256; ++b, x += 210, ++y) {
+        const uint8_t *ql = x, *qh = x + 128;
+        const int8_t *sc = reinterpret_cast<const int8_t *>(x + 192);
+        int q[256];
+        for (int h = 0; h < 2; ++h) {
+            for (int l = 0; l < 32; ++l) {
+                q[128 * h + l] = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                q[128 * h + l + 32] = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                q[128 * h + l + 64] = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                q[128 * h + l + 96] = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            }
+            ql += 64;
+            qh += 32;
+        }
+        int sumi = 0;
+        for (int j = 0; j < 16; ++j) {
+            int s = 0;
+            for (int l = 0; l < 16; ++l) s += q[16 * j + l] * y->qs[16 * j + l];
+            sumi += sc[j] * s;
+        }
+        sum += f16(x + 208) * y->d * float(sumi);
+    }
+    return sum;
+}
+
+void axpy_f16(int64_t n, float a, const uint16_t *x, float *y) {
+    for (int64_t i = 0; i < n; ++i) y[i] += a * half_to_float(x[i]);
+}
+
+const KernelSet portable{"portable", dot_f32, dot_f16, dot_q8_0, dot_q4_0, dot_q5_0, dot_q4_K, dot_q6_K, axpy_f16};
+
+}  // namespace
+
+bool has_kernel(DType w) {
+    switch (w) {
+    case DType::F32: case DType::F16: case DType::Q8_0: case DType::Q4_0: case DType::Q5_0: case DType::Q4_K:
+    case DType::Q6_K: return true;
+    default: return false;
+    }
+}
+
+ActFormat act_format(DType w) {
+    switch (w) {
+    case DType::F16: return ActFormat::F16;
+    case DType::Q8_0: case DType::Q4_0: case DType::Q5_0: return ActFormat::Q8_0;
+    case DType::Q4_K: case DType::Q6_K: return ActFormat::Q8_K;
+    default: return ActFormat::F32;
+    }
+}
+
+size_t act_row_bytes(ActFormat f, int64_t n) {
+    switch (f) {
+    case ActFormat::F32: return size_t(n) * 4;
+    case ActFormat::F16: return size_t(n) * 2;
+    case ActFormat::Q8_0: return size_t(n / 32) * 34;
+    case ActFormat::Q8_K: return size_t(n / 256) * sizeof(BlockQ8K);
+    }
+    return 0;
+}
+
+// Rounding is to nearest, ties to even, as ggml's vector code and its nearest_int do.
+void quantize_act(ActFormat f, const float *x, int64_t n, void *out) {
+    switch (f) {
+    case ActFormat::F32: std::memcpy(out, x, size_t(n) * 4); return;
+    case ActFormat::F16: {
+        uint16_t *o = static_cast<uint16_t *>(out);
+        for (int64_t i = 0; i < n; ++i) o[i] = float_to_half(x[i]);
+        return;
+    }
+    case ActFormat::Q8_0: {
+        uint8_t *o = static_cast<uint8_t *>(out);
+        for (int64_t b = 0; b < n; b += 32, o += 34) {
+            float amax = 0;
+            for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b + j]));
+            float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
+            uint16_t h = float_to_half(d);
+            std::memcpy(o, &h, 2);
+            for (int j = 0; j < 32; ++j) o[2 + j] = uint8_t(int8_t(std::nearbyint(x[b + j] * id)));
+        }
+        return;
+    }
+    case ActFormat::Q8_K: {
+        BlockQ8K *o = static_cast<BlockQ8K *>(out);
+        for (int64_t b = 0; b < n; b += 256, ++o) {
+            float amax = 0, max = 0;
+            for (int j = 0; j < 256; ++j)
+                if (std::fabs(x[b + j]) > amax) amax = std::fabs(x[b + j]), max = x[b + j];
+            if (amax == 0) {
+                std::memset(o, 0, sizeof(*o));
+                continue;
+            }
+            float iscale = -127.0f / max;
+            for (int j = 0; j < 256; ++j) o->qs[j] = int8_t(std::min(127, int(std::nearbyint(iscale * x[b + j]))));
+            for (int j = 0; j < 16; ++j) {
+                int s = 0;
+                for (int l = 0; l < 16; ++l) s += o->qs[16 * j + l];
+                o->bsums[j] = int16_t(s);
+            }
+            o->d = 1 / iscale;
+        }
+        return;
+    }
+    }
+}
+
+const KernelSet &portable_kernels() { return portable; }
+
+const KernelSet &kernels() {
+    static const KernelSet *chosen = [] {
+        const char *env = std::getenv("SAEM_KERNELS");
+        if (env && std::string_view(env) == "portable") return &portable;
+#if defined(__x86_64__) || defined(__i386__)
+        if (avx2_kernels() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+            __builtin_cpu_supports("f16c"))
+            return avx2_kernels();
+#endif
+        return &portable;
+    }();
+    return *chosen;
+}
+
+DotFn dot_for(const KernelSet &k, DType w) {
+    switch (w) {
+    case DType::F32: return k.f32;
+    case DType::F16: return k.f16;
+    case DType::Q8_0: return k.q8_0;
+    case DType::Q4_0: return k.q4_0;
+    case DType::Q5_0: return k.q5_0;
+    case DType::Q4_K: return k.q4_K;
+    case DType::Q6_K: return k.q6_K;
+    default: return nullptr;
+    }
+}
+
+// ---- thread pool -----------------------------------------------------------------------------
+
+namespace {
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_pause();
+#endif
+}
+}  // namespace
+
+ThreadPool::ThreadPool(int threads) {
+    for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this, i] { worker(i); });
+}
+
+ThreadPool::~ThreadPool() {
+    stop_.store(true);
+    epoch_.fetch_add(1);
+    epoch_.notify_all();
+    for (auto &t : workers_) t.join();
+}
+
+void ThreadPool::worker(int ith) {
+    uint64_t seen = 0;
+    for (;;) {
+        uint64_t e = epoch_.load(std::memory_order_acquire);
+        for (int spin = 0; e == seen && spin < 200000; ++spin) {
+            cpu_relax();
+            e = epoch_.load(std::memory_order_acquire);
+        }
+        if (e == seen) {
+            epoch_.wait(seen, std::memory_order_acquire);
+            continue;
+        }
+        seen = e;
+        if (stop_.load()) return;
+        (*job_)(ith, size());
+        pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+}
+
+void ThreadPool::run(const std::function<void(int, int)> &job) {
+    if (workers_.empty()) {
+        job(0, 1);
+        return;
+    }
+    job_ = &job;
+    pending_.store(int(workers_.size()), std::memory_order_release);
+    epoch_.fetch_add(1, std::memory_order_acq_rel);
+    epoch_.notify_all();
+    job(0, size());
+    while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+}
+
+// ---- matrix products -------------------------------------------------------------------------
+
+void matmul(ThreadPool &pool, const KernelSet &k, const Tensor &w, const float *x, int64_t n_tokens, float *y,
+            std::vector<uint8_t> &act) {
+    const int64_t rows = w.shape[0], n = w.shape[1];
+    const ActFormat f = act_format(w.type);
+    const size_t arow = act_row_bytes(f, n), wrow = row_bytes(w.type, n);
+    if (act.size() < arow * size_t(n_tokens)) act.resize(arow * size_t(n_tokens));
+    for (int64_t t = 0; t < n_tokens; ++t) quantize_act(f, x + t * n, n, act.data() + arow * size_t(t));
+    const DotFn dot = dot_for(k, w.type);
+    const uint8_t *a = act.data();
+    // Rows are handed out in tiles so that a tile of weights stays in cache while every token of a
+    // prompt batch passes over it.
+    const int64_t tile = 16;
+    pool.run([&](int ith, int nth) {
+        int64_t per = (rows + nth - 1) / nth;
+        per = (per + tile - 1) / tile * tile;
+        int64_t r0 = std::min(rows, per * ith), r1 = std::min(rows, r0 + per);
+        for (int64_t rt = r0; rt < r1; rt += tile) {
+            int64_t re = std::min(r1, rt + tile);
+            for (int64_t t = 0; t < n_tokens; ++t) {
+                const uint8_t *at = a + arow * size_t(t);
+                float *yt = y + t * rows;
+                for (int64_t r = rt; r < re; ++r) yt[r] = dot(n, w.data + wrow * size_t(r), at);
+            }
+        }
+    });
+}
+
+}  // namespace saem::nn

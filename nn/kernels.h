@@ -1,0 +1,79 @@
+// Dot products straight on ggml's quantised blocks, and the thread pool that spreads matrix products
+// over cores. Internal to nn.
+//
+// Data-layout contract: a weight matrix is a Tensor of shape [rows, n], row-major, each row whole
+// blocks of its type. Activations are float rows of n elements that are first converted to the
+// format the weight type pairs with (ggml's "vec_dot_type"): F32 weights take F32 rows, F16 weights
+// F16 rows, Q8_0/Q4_0/Q5_0 weights Q8_0 rows (32 per block, f16 scale), Q4_K/Q6_K weights Q8_K rows
+// (256 per block, f32 scale, 16 partial sums). Quantising the activation the way llama.cpp does is
+// what makes saem's logits agree with llama.cpp's to float rounding.
+#pragma once
+
+#include "nn/nn.h"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <thread>
+#include <vector>
+
+namespace saem::nn {
+
+enum class ActFormat : uint8_t { F32, F16, Q8_0, Q8_K };
+
+struct BlockQ8K {
+    float d;
+    int8_t qs[256];
+    int16_t bsums[16];
+};
+static_assert(sizeof(BlockQ8K) == 292);
+
+// Weight types with a kernel; anything else is dequantised to F32 when a model loads.
+bool has_kernel(DType weight);
+ActFormat act_format(DType weight);
+size_t act_row_bytes(ActFormat f, int64_t n);
+void quantize_act(ActFormat f, const float *x, int64_t n, void *out);
+
+// One weight row times one activation row, n elements.
+using DotFn = float (*)(int64_t n, const void *weight_row, const void *act_row);
+
+struct KernelSet {
+    const char *isa;
+    DotFn f32, f16, q8_0, q4_0, q5_0, q4_K, q6_K;
+    // y += a * x for an f16 row x (attention's weighted sum of cached values).
+    void (*axpy_f16)(int64_t n, float a, const uint16_t *x, float *y);
+};
+// AVX2+FMA+F16C when the CPU has them, the portable C++ set otherwise; SAEM_KERNELS=portable forces
+// the portable one (tests compare both).
+const KernelSet &kernels();
+DotFn dot_for(const KernelSet &k, DType weight);
+
+const KernelSet &portable_kernels();
+const KernelSet *avx2_kernels();  // null when not compiled in
+
+// Runs a job on n threads (the calling thread is thread 0). Workers spin briefly between jobs and
+// then sleep, since a decoder step issues a few hundred small jobs.
+class ThreadPool {
+public:
+    explicit ThreadPool(int threads);
+    ~ThreadPool();
+    ThreadPool(const ThreadPool &) = delete;
+    ThreadPool &operator=(const ThreadPool &) = delete;
+    int size() const { return int(workers_.size()) + 1; }
+    void run(const std::function<void(int ith, int nth)> &job);
+
+private:
+    void worker(int ith);
+    std::vector<std::thread> workers_;
+    const std::function<void(int, int)> *job_ = nullptr;
+    std::atomic<uint64_t> epoch_{0};
+    std::atomic<int> pending_{0};
+    std::atomic<bool> stop_{false};
+};
+
+// y[t][r] = dot(row r of w, activation row t), for n_tokens rows x of w.shape[1] floats.
+// act is scratch the caller keeps (resized here only when it grows).
+void matmul(ThreadPool &pool, const KernelSet &k, const Tensor &w, const float *x, int64_t n_tokens, float *y,
+            std::vector<uint8_t> &act);
+
+}  // namespace saem::nn

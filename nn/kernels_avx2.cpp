@@ -1,0 +1,202 @@
+// The AVX2 + FMA + F16C kernel set. This file alone is compiled with those instructions enabled;
+// kernels() picks it only on CPUs that report them. Integer blocks use the usual x86 idiom:
+// maddubs (unsigned x signed bytes -> 16-bit pair sums), then madd by a scale -> 32-bit sums.
+#include "nn/kernels.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+
+#include <cstring>
+
+namespace saem::nn {
+
+namespace {
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+inline float f16(const void *p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+// Signed bytes x signed bytes, summed to eight floats: |x| times y with x's sign moved onto y.
+inline __m256 dot_i8(__m256i x, __m256i y) {
+    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+float dot_f32(int64_t n, const void *w, const void *a) {
+    const float *x = static_cast<const float *>(w), *y = static_cast<const float *>(a);
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
+    }
+    float sum = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; ++i) sum += x[i] * y[i];
+    return sum;
+}
+
+float dot_f16(int64_t n, const void *w, const void *a) {
+    const uint16_t *x = static_cast<const uint16_t *>(w), *y = static_cast<const uint16_t *>(a);
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    auto load = [](const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p))); };
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(load(x + i), load(y + i), s0);
+        s1 = _mm256_fmadd_ps(load(x + i + 8), load(y + i + 8), s1);
+        s2 = _mm256_fmadd_ps(load(x + i + 16), load(y + i + 16), s2);
+        s3 = _mm256_fmadd_ps(load(x + i + 24), load(y + i + 24), s3);
+    }
+    float sum = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; ++i) sum += _cvtsh_ss(x[i]) * _cvtsh_ss(y[i]);
+    return sum;
+}
+
+inline __m256i load256(const void *p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
+
+float dot_q8_0(int64_t n, const void *w, const void *a) {
+    const uint8_t *x = static_cast<const uint8_t *>(w), *y = static_cast<const uint8_t *>(a);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; ++b, x += 34, y += 34)
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x) * f16(y)), dot_i8(load256(x + 2), load256(y + 2)), acc);
+    return hsum(acc);
+}
+
+// Sixteen bytes of packed nibbles to 32 bytes: low nibbles (elements 0-15) then high (16-31).
+inline __m256i nibbles(const uint8_t *q) {
+    const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0F));
+}
+
+float dot_q4_0(int64_t n, const void *w, const void *a) {
+    const uint8_t *x = static_cast<const uint8_t *>(w), *y = static_cast<const uint8_t *>(a);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; ++b, x += 18, y += 34) {
+        const __m256i q = _mm256_sub_epi8(nibbles(x + 2), _mm256_set1_epi8(8));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x) * f16(y)), dot_i8(q, load256(y + 2)), acc);
+    }
+    return hsum(acc);
+}
+
+// Bit i of 32 to byte i: 0xFF where set.
+inline __m256i bits_to_bytes(uint32_t bits) {
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(int(bits)),
+        _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+    const __m256i select = _mm256_set1_epi64x(int64_t(0x8040201008040201ULL));
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);
+}
+
+float dot_q5_0(int64_t n, const void *w, const void *a) {
+    const uint8_t *x = static_cast<const uint8_t *>(w), *y = static_cast<const uint8_t *>(a);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; ++b, x += 22, y += 34) {
+        uint32_t qh;
+        std::memcpy(&qh, x + 2, 4);
+        // nibble + 16 * bit - 16: a clear fifth bit is the nibble with 0xF0 set (nibble - 16 as int8).
+        const __m256i q = _mm256_or_si256(nibbles(x + 6), _mm256_andnot_si256(bits_to_bytes(qh), _mm256_set1_epi8(char(0xF0))));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x) * f16(y)), dot_i8(q, load256(y + 2)), acc);
+    }
+    return hsum(acc);
+}
+
+float dot_q4_K(int64_t n, const void *w, const void *a) {
+    const uint8_t *x = static_cast<const uint8_t *>(w);
+    const BlockQ8K *y = static_cast<const BlockQ8K *>(a);
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float acc_min = 0;
+    for (int64_t b = 0; b < n / 256; ++b, x += 144, ++y) {
+        const uint8_t *s = x + 4, *q = x + 16;
+        int sc[8], mn[8];
+        for (int j = 0; j < 4; ++j) {
+            sc[j] = s[j] & 63;
+            mn[j] = s[j + 4] & 63;
+            sc[j + 4] = (s[j + 8] & 0xF) | ((s[j] >> 6) << 4);
+            mn[j + 4] = (s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4);
+        }
+        int summ = 0;
+        for (int j = 0; j < 8; ++j) summ += mn[j] * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; ++j) {
+            const __m256i bits = load256(q + 32 * j);
+            const __m256i lo = _mm256_and_si256(bits, low4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4);
+            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(y->qs + 64 * j)), _mm256_set1_epi16(int16_t(sc[2 * j])));
+            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(y->qs + 64 * j + 32)), _mm256_set1_epi16(int16_t(sc[2 * j + 1])));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y->d * f16(x)), _mm256_cvtepi32_ps(sumi), acc);
+        acc_min += y->d * f16(x + 2) * float(summ);
+    }
+    return hsum(acc) - acc_min;
+}
+
+float dot_q6_K(int64_t n, const void *w, const void *a) {
+    const uint8_t *x = static_cast<const uint8_t *>(w);
+    const BlockQ8K *y = static_cast<const BlockQ8K *>(a);
+    const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 256; ++b, x += 210, ++y) {
+        const uint8_t *ql = x, *qh = x + 128;
+        const int8_t *sc = reinterpret_cast<const int8_t *>(x + 192);
+        int offset = 0;  // the stored values are q + 32
+        for (int j = 0; j < 16; ++j) offset += sc[j] * y->bsums[j];
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h, ql += 64, qh += 32) {
+            const __m256i la = load256(ql), lb = load256(ql + 32), hb = load256(qh);
+            __m256i e[4];
+            e[0] = _mm256_or_si256(_mm256_and_si256(la, low4), _mm256_slli_epi16(_mm256_and_si256(hb, low2), 4));
+            e[1] = _mm256_or_si256(_mm256_and_si256(lb, low4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), low2), 4));
+            e[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), low4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), low2), 4));
+            e[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), low4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), low2), 4));
+            for (int k = 0; k < 4; ++k) {
+                const int s = 8 * h + 2 * k;  // sub-blocks of 16 covered by this 32
+                const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
+                const __m256i p = _mm256_maddubs_epi16(e[k], load256(y->qs + 128 * h + 32 * k));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y->d * f16(x + 208)),
+                              _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * offset, 0, 0, 0, 0, 0, 0, 0))), acc);
+    }
+    return hsum(acc);
+}
+
+void axpy_f16(int64_t n, float a, const uint16_t *x, float *y) {
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(x + i)));
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, v, _mm256_loadu_ps(y + i)));
+    }
+    for (; i < n; ++i) y[i] += a * _cvtsh_ss(x[i]);
+}
+
+const KernelSet avx2{"avx2", dot_f32, dot_f16, dot_q8_0, dot_q4_0, dot_q5_0, dot_q4_K, dot_q6_K, axpy_f16};
+
+}  // namespace
+
+const KernelSet *avx2_kernels() { return &avx2; }
+
+}  // namespace saem::nn
+
+#else
+
+namespace saem::nn {
+const KernelSet *avx2_kernels() { return nullptr; }
+}  // namespace saem::nn
+
+#endif

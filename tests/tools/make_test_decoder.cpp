@@ -1,0 +1,279 @@
+// Writes decoder GGUFs for the tests, in llama.cpp's layout:
+//
+//   make_test_decoder stories STORIES.bin TOK.bin OUT.gguf
+//       a llama2.c checkpoint and its tokenizer (real weights, F32) as a "llama" GGUF
+//   make_test_decoder random SHAPE TOKENIZER_DIR TYPES OUT.gguf [SEED]
+//       SHAPE smollm2-135m | qwen2.5-0.5b: the published model's exact sizes with random weights and
+//       its real tokenizer (tokenizer.json); TYPES f16 | q8_0 | q4_k_m (llama.cpp's Q4_K_M choice of
+//       types per tensor, including its fallbacks for rows that are not whole 256-blocks)
+//
+// The vocabulary is written from tokenizer.json directly, as llama.cpp's converter does, so saem's
+// own tokenizer code is tested against it rather than used to make it.
+#include "nn/nn.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+using namespace saem::nn;
+
+namespace {
+
+std::string read_file(const std::string &path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// llama2.c: Config {dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len} as int32,
+// then float32 weights; a negative vocab_size means a separate classifier follows.
+int stories(const std::string &model_path, const std::string &tok_path, const std::string &out) {
+    std::string bin = read_file(model_path);
+    int32_t c[7];
+    std::memcpy(c, bin.data(), sizeof c);
+    const int dim = c[0], hidden = c[1], layers = c[2], heads = c[3], kv_heads = c[4], seq = c[6];
+    const bool shared = c[5] > 0;
+    const int vocab = std::abs(c[5]), head_size = dim / heads, kv_dim = kv_heads * head_size;
+    const float *p = reinterpret_cast<const float *>(bin.data() + sizeof c);
+    const float *end = reinterpret_cast<const float *>(bin.data() + bin.size());
+    auto take = [&](size_t n) {
+        const float *at = p;
+        p += n;
+        if (p > end) throw std::runtime_error(model_path + ": truncated");
+        return at;
+    };
+    const float *embd = take(size_t(vocab) * dim), *rms_att = take(size_t(layers) * dim);
+    const float *wq = take(size_t(layers) * dim * dim), *wk = take(size_t(layers) * kv_dim * dim);
+    const float *wv = take(size_t(layers) * kv_dim * dim), *wo = take(size_t(layers) * dim * dim);
+    const float *rms_ffn = take(size_t(layers) * dim), *w1 = take(size_t(layers) * hidden * dim);
+    const float *w2 = take(size_t(layers) * dim * hidden), *w3 = take(size_t(layers) * hidden * dim);
+    const float *rms_final = take(size_t(dim));
+    take(size_t(seq) * head_size / 2 * 2);  // the RoPE tables run.c no longer reads
+    const float *wcls = shared ? embd : take(size_t(vocab) * dim);
+
+    // Tokenizer: int32 max length, then per token float score, int32 length, bytes, with spaces
+    // as ' ' (exported from SentencePiece's U+2581) and BOS/EOS as "\n<s>\n" / "\n</s>\n".
+    std::string tok = read_file(tok_path);
+    size_t at = 4;
+    std::vector<std::string> tokens;
+    std::vector<float> scores;
+    std::vector<int32_t> types;
+    for (int i = 0; i < vocab; ++i) {
+        float score;
+        int32_t len;
+        std::memcpy(&score, tok.data() + at, 4);
+        std::memcpy(&len, tok.data() + at + 4, 4);
+        std::string t = tok.substr(at + 8, size_t(len));
+        at += 8 + size_t(len);
+        int32_t type = 1;
+        if (i == 0) t = "<unk>", type = 2;
+        else if (i == 1) t = "<s>", type = 3;
+        else if (i == 2) t = "</s>", type = 3;
+        else if (t.size() == 6 && t.rfind("<0x", 0) == 0) type = 6;
+        for (size_t k = 0; (k = t.find(' ', k)) != std::string::npos;) t.replace(k, 1, "\xE2\x96\x81");
+        tokens.push_back(t);
+        scores.push_back(score);
+        types.push_back(type);
+    }
+
+    GgufWriter w;
+    w.add("general.architecture", "llama");
+    w.add("general.name", "stories260K");
+    w.add_u32("llama.context_length", uint32_t(seq));
+    w.add_u32("llama.embedding_length", uint32_t(dim));
+    w.add_u32("llama.block_count", uint32_t(layers));
+    w.add_u32("llama.feed_forward_length", uint32_t(hidden));
+    w.add_u32("llama.attention.head_count", uint32_t(heads));
+    w.add_u32("llama.attention.head_count_kv", uint32_t(kv_heads));
+    w.add_u32("llama.rope.dimension_count", uint32_t(head_size));
+    w.add_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    w.add_f32("llama.rope.freq_base", 10000.0f);
+    w.add("tokenizer.ggml.model", "llama");
+    w.add("tokenizer.ggml.tokens", tokens);
+    w.add_f32s("tokenizer.ggml.scores", scores);
+    w.add_i32s("tokenizer.ggml.token_type", types);
+    w.add_u32("tokenizer.ggml.unknown_token_id", 0);
+    w.add_u32("tokenizer.ggml.bos_token_id", 1);
+    w.add_u32("tokenizer.ggml.eos_token_id", 2);
+    w.add_tensor("token_embd.weight", {vocab, dim}, DType::F32, embd);
+    w.add_tensor("output_norm.weight", {dim}, DType::F32, rms_final);
+    if (!shared) w.add_tensor("output.weight", {vocab, dim}, DType::F32, wcls);
+    for (int l = 0; l < layers; ++l) {
+        std::string b = "blk." + std::to_string(l) + ".";
+        w.add_tensor(b + "attn_norm.weight", {dim}, DType::F32, rms_att + size_t(l) * dim);
+        w.add_tensor(b + "attn_q.weight", {dim, dim}, DType::F32, wq + size_t(l) * dim * dim);
+        w.add_tensor(b + "attn_k.weight", {kv_dim, dim}, DType::F32, wk + size_t(l) * kv_dim * dim);
+        w.add_tensor(b + "attn_v.weight", {kv_dim, dim}, DType::F32, wv + size_t(l) * kv_dim * dim);
+        w.add_tensor(b + "attn_output.weight", {dim, dim}, DType::F32, wo + size_t(l) * dim * dim);
+        w.add_tensor(b + "ffn_norm.weight", {dim}, DType::F32, rms_ffn + size_t(l) * dim);
+        w.add_tensor(b + "ffn_gate.weight", {hidden, dim}, DType::F32, w1 + size_t(l) * hidden * dim);
+        w.add_tensor(b + "ffn_down.weight", {dim, hidden}, DType::F32, w2 + size_t(l) * dim * hidden);
+        w.add_tensor(b + "ffn_up.weight", {hidden, dim}, DType::F32, w3 + size_t(l) * hidden * dim);
+    }
+    w.write(out);
+    return 0;
+}
+
+struct Shape {
+    std::string arch, name, pre, chat_template;
+    int vocab, embd, layers, ff, heads, kv_heads, ctx;
+    float rope_base, eps;
+    bool bias;
+};
+
+const char *kChatML =
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\n"
+    "You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + "
+    "message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+Shape shape_of(const std::string &name) {
+    if (name == "smollm2-135m") return {"llama", name, "smollm", kChatML, 49152, 576, 30, 1536, 9, 3, 8192, 100000.0f, 1e-5f, false};
+    if (name == "qwen2.5-0.5b") return {"qwen2", name, "qwen2", "", 151936, 896, 24, 4864, 14, 2, 32768, 1000000.0f, 1e-6f, true};
+    throw std::runtime_error("unknown shape " + name + " (smollm2-135m, qwen2.5-0.5b)");
+}
+
+struct Rng {
+    uint64_t s;
+    float uniform() {  // [-1, 1)
+        uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        z ^= z >> 31;
+        return float(z >> 40) / float(1 << 23) - 1.0f;
+    }
+};
+
+// llama.cpp's Q4_K_M: Q4_K, with Q6_K for the output and for attn_v / ffn_down in the first and
+// last eighth of the layers and every third between; K types fall back to Q5_0 / Q8_0 for rows that
+// are not whole 256-element blocks.
+DType q4_k_m_type(const std::string &tensor, int layer, int layers, int64_t cols) {
+    auto more_bits = [&] { return layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2; };
+    DType t = DType::Q4_K;
+    if (tensor == "output" || tensor == "token_embd_as_output") t = DType::Q6_K;
+    else if ((tensor == "attn_v" || tensor == "ffn_down") && more_bits()) t = DType::Q6_K;
+    if (cols % 256) t = t == DType::Q4_K ? DType::Q5_0 : DType::Q8_0;
+    return t;
+}
+
+int random_model(const std::string &shape_name, const std::string &tok_dir, const std::string &types, const std::string &out, uint64_t seed) {
+    Shape s = shape_of(shape_name);
+    std::ifstream in(tok_dir + "/tokenizer.json");
+    if (!in) throw std::runtime_error("cannot read " + tok_dir + "/tokenizer.json");
+    auto tj = nlohmann::json::parse(in);
+    std::vector<std::string> tokens(size_t(s.vocab));
+    std::vector<int32_t> token_types(size_t(s.vocab), 5);  // unused rows of the padded vocabulary
+    for (auto &[t, id] : tj["model"]["vocab"].items()) {
+        tokens[size_t(id.get<int>())] = t;
+        token_types[size_t(id.get<int>())] = 1;
+    }
+    for (auto &a : tj["added_tokens"]) {
+        tokens[size_t(a["id"].get<int>())] = a["content"];
+        token_types[size_t(a["id"].get<int>())] = a.value("special", false) ? 3 : 4;
+    }
+    for (size_t i = 0; i < tokens.size(); ++i)
+        if (tokens[i].empty()) tokens[i] = "[PAD" + std::to_string(i) + "]";
+    std::vector<std::string> merges;
+    for (auto &m : tj["model"]["merges"]) merges.push_back(m.is_array() ? m[0].get<std::string>() + " " + m[1].get<std::string>() : m.get<std::string>());
+    std::string chat_template = s.chat_template;
+    if (std::ifstream cfg(tok_dir + "/tokenizer_config.json"); cfg) {
+        auto c = nlohmann::json::parse(cfg);
+        if (c.contains("chat_template") && c["chat_template"].is_string()) chat_template = c["chat_template"];
+    }
+    auto id_of = [&](const std::string &t) {
+        for (size_t i = 0; i < tokens.size(); ++i)
+            if (tokens[i] == t) return uint32_t(i);
+        throw std::runtime_error("no token " + t);
+    };
+
+    GgufWriter w;
+    const std::string a = s.arch;
+    w.add("general.architecture", a);
+    w.add("general.name", s.name + "-random-" + types);
+    w.add_u32(a + ".context_length", uint32_t(s.ctx));
+    w.add_u32(a + ".embedding_length", uint32_t(s.embd));
+    w.add_u32(a + ".block_count", uint32_t(s.layers));
+    w.add_u32(a + ".feed_forward_length", uint32_t(s.ff));
+    w.add_u32(a + ".attention.head_count", uint32_t(s.heads));
+    w.add_u32(a + ".attention.head_count_kv", uint32_t(s.kv_heads));
+    w.add_u32(a + ".rope.dimension_count", uint32_t(s.embd / s.heads));
+    w.add_f32(a + ".rope.freq_base", s.rope_base);
+    w.add_f32(a + ".attention.layer_norm_rms_epsilon", s.eps);
+    w.add("tokenizer.ggml.model", "gpt2");
+    w.add("tokenizer.ggml.pre", s.pre);
+    w.add("tokenizer.ggml.tokens", tokens);
+    w.add_i32s("tokenizer.ggml.token_type", token_types);
+    w.add("tokenizer.ggml.merges", merges);
+    if (s.arch == "llama") {
+        w.add_u32("tokenizer.ggml.bos_token_id", id_of("<|im_start|>"));
+        w.add_u32("tokenizer.ggml.eos_token_id", id_of("<|im_end|>"));
+    } else {
+        w.add_u32("tokenizer.ggml.bos_token_id", id_of("<|endoftext|>"));
+        w.add_u32("tokenizer.ggml.eos_token_id", id_of("<|im_end|>"));
+    }
+    w.add_bool("tokenizer.ggml.add_bos_token", false);
+    if (!chat_template.empty()) w.add("tokenizer.chat_template", chat_template);
+
+    Rng rng{seed};
+    std::vector<float> buf;
+    auto fill = [&](size_t n, float scale, float offset) {
+        buf.resize(n);
+        for (auto &x : buf) x = offset + scale * rng.uniform();
+        return buf.data();
+    };
+    auto type_for = [&](const std::string &tensor, int layer, int64_t cols) {
+        if (types == "f16") return DType::F16;
+        if (types == "q8_0") return DType::Q8_0;
+        if (types == "q4_k_m") return q4_k_m_type(tensor, layer, s.layers, cols);
+        throw std::runtime_error("unknown types " + types + " (f16, q8_0, q4_k_m)");
+    };
+    const int hd = s.embd / s.heads, q_dim = s.heads * hd, kv_dim = s.kv_heads * hd;
+    auto matrix = [&](const std::string &name, const std::string &kind, int layer, int64_t rows, int64_t cols) {
+        const float scale = std::sqrt(3.0f / float(cols));  // unit-variance outputs for unit-variance inputs
+        w.add_tensor(name, {rows, cols}, type_for(kind, layer, cols), fill(size_t(rows * cols), scale, 0));
+    };
+    // Tied output: the embedding doubles as the output matrix, so it gets the output's type. Its
+    // scale spreads the logits (std ~ 2) so greedy choices are not coin flips between near-ties.
+    w.add_tensor("token_embd.weight", {s.vocab, s.embd}, type_for("token_embd_as_output", -1, s.embd), fill(size_t(s.vocab) * s.embd, 0.15f, 0));
+    w.add_tensor("output_norm.weight", {s.embd}, DType::F32, fill(size_t(s.embd), 0.1f, 1.0f));
+    for (int l = 0; l < s.layers; ++l) {
+        std::string b = "blk." + std::to_string(l) + ".";
+        w.add_tensor(b + "attn_norm.weight", {s.embd}, DType::F32, fill(size_t(s.embd), 0.1f, 1.0f));
+        matrix(b + "attn_q.weight", "attn_q", l, q_dim, s.embd);
+        matrix(b + "attn_k.weight", "attn_k", l, kv_dim, s.embd);
+        matrix(b + "attn_v.weight", "attn_v", l, kv_dim, s.embd);
+        if (s.bias) {
+            w.add_tensor(b + "attn_q.bias", {q_dim}, DType::F32, fill(size_t(q_dim), 0.2f, 0));
+            w.add_tensor(b + "attn_k.bias", {kv_dim}, DType::F32, fill(size_t(kv_dim), 0.2f, 0));
+            w.add_tensor(b + "attn_v.bias", {kv_dim}, DType::F32, fill(size_t(kv_dim), 0.2f, 0));
+        }
+        matrix(b + "attn_output.weight", "attn_output", l, s.embd, q_dim);
+        w.add_tensor(b + "ffn_norm.weight", {s.embd}, DType::F32, fill(size_t(s.embd), 0.1f, 1.0f));
+        matrix(b + "ffn_gate.weight", "ffn_gate", l, s.ff, s.embd);
+        matrix(b + "ffn_up.weight", "ffn_up", l, s.ff, s.embd);
+        matrix(b + "ffn_down.weight", "ffn_down", l, s.embd, s.ff);
+    }
+    w.write(out);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    try {
+        std::vector<std::string> a(argv + 1, argv + argc);
+        if (a.size() == 4 && a[0] == "stories") return stories(a[1], a[2], a[3]);
+        if ((a.size() == 5 || a.size() == 6) && a[0] == "random")
+            return random_model(a[1], a[2], a[3], a[4], a.size() == 6 ? std::stoull(a[5]) : 1234);
+        std::cerr << "usage: make_test_decoder stories STORIES.bin TOK.bin OUT.gguf\n"
+                     "       make_test_decoder random smollm2-135m|qwen2.5-0.5b TOKENIZER_DIR f16|q8_0|q4_k_m OUT.gguf [SEED]\n";
+        return 2;
+    } catch (const std::exception &e) {
+        std::cerr << "make_test_decoder: " << e.what() << "\n";
+        return 1;
+    }
+}
