@@ -121,7 +121,7 @@ int stories(const std::string &model_path, const std::string &tok_path, const st
 struct Shape {
     std::string arch, name, pre, chat_template;
     int vocab, embd, layers, ff, heads, kv_heads, ctx;
-    float rope_base, eps;
+    float rope_base, eps, init_std;  // init_std: the model config's initializer_range
     bool bias;
 };
 
@@ -132,8 +132,8 @@ const char *kChatML =
     "{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
 Shape shape_of(const std::string &name) {
-    if (name == "smollm2-135m") return {"llama", name, "smollm", kChatML, 49152, 576, 30, 1536, 9, 3, 8192, 100000.0f, 1e-5f, false};
-    if (name == "qwen2.5-0.5b") return {"qwen2", name, "qwen2", "", 151936, 896, 24, 4864, 14, 2, 32768, 1000000.0f, 1e-6f, true};
+    if (name == "smollm2-135m") return {"llama", name, "smollm", kChatML, 49152, 576, 30, 1536, 9, 3, 8192, 100000.0f, 1e-5f, 0.041666668f, false};
+    if (name == "qwen2.5-0.5b") return {"qwen2", name, "qwen2", "", 151936, 896, 24, 4864, 14, 2, 32768, 1000000.0f, 1e-6f, 0.02f, true};
     throw std::runtime_error("unknown shape " + name + " (smollm2-135m, qwen2.5-0.5b)");
 }
 
@@ -232,13 +232,16 @@ int random_model(const std::string &shape_name, const std::string &tok_dir, cons
         throw std::runtime_error("unknown types " + types + " (f16, q8_0, q4_k_m)");
     };
     const int hd = s.embd / s.heads, q_dim = s.heads * hd, kv_dim = s.kv_heads * hd;
+    // Weights as Hugging Face initialises the model (std = initializer_range; uniform, so the bound
+    // is sqrt(3) std): a fresh model's residual branches are small, as a trained model's are. With
+    // unit-gain branches instead, 30 random layers amplify rounding differences chaotically and no
+    // two implementations could agree past the first tokens.
+    const float bound = std::sqrt(3.0f) * s.init_std;
     auto matrix = [&](const std::string &name, const std::string &kind, int layer, int64_t rows, int64_t cols) {
-        const float scale = std::sqrt(3.0f / float(cols));  // unit-variance outputs for unit-variance inputs
-        w.add_tensor(name, {rows, cols}, type_for(kind, layer, cols), fill(size_t(rows * cols), scale, 0));
+        w.add_tensor(name, {rows, cols}, type_for(kind, layer, cols), fill(size_t(rows * cols), bound, 0));
     };
-    // Tied output: the embedding doubles as the output matrix, so it gets the output's type. Its
-    // scale spreads the logits (std ~ 2) so greedy choices are not coin flips between near-ties.
-    w.add_tensor("token_embd.weight", {s.vocab, s.embd}, type_for("token_embd_as_output", -1, s.embd), fill(size_t(s.vocab) * s.embd, 0.15f, 0));
+    // Tied output: the embedding doubles as the output matrix, so it gets the output's type.
+    w.add_tensor("token_embd.weight", {s.vocab, s.embd}, type_for("token_embd_as_output", -1, s.embd), fill(size_t(s.vocab) * s.embd, bound, 0));
     w.add_tensor("output_norm.weight", {s.embd}, DType::F32, fill(size_t(s.embd), 0.1f, 1.0f));
     for (int l = 0; l < s.layers; ++l) {
         std::string b = "blk." + std::to_string(l) + ".";
