@@ -149,7 +149,6 @@ Bpe Bpe::from_gguf(const Gguf &g) {
     if (b.kind == Kind::ByteLevel) {
         const auto *pre = g.find("tokenizer.ggml.pre");
         b.pre = pre_from_name(pre ? pre->text : "default", g.path());
-        b.nfc = b.pre == Pre::Qwen2;
         b.ignore_merges = b.pre == Pre::Llama3;
     } else {
         b.pre = Pre::None;
@@ -225,6 +224,7 @@ Bpe Bpe::from_tokenizer_json(const std::string &path) {
     b.pre = byte_level ? pre_from_json(pre, path) : Pre::None;
     if (byte_level && b.pre == Pre::None) throw ModelError(path + ": a byte-level tokenizer without a splitting pre-tokenizer is not supported");
     b.nfc = norm.is_object() && norm.value("type", "") == "NFC";
+    b.ascii_digits = true;
     b.ignore_merges = model.value("ignore_merges", false);
     if (!byte_level) {
         std::string n = norm.dump(), p = pre.dump();
@@ -278,7 +278,8 @@ Bpe Bpe::from_vocab_merges(const std::string &vocab_json, const std::string &mer
     Bpe b;
     b.kind = Kind::ByteLevel;
     b.pre = pre;
-    b.nfc = pre == Pre::Qwen2;
+    b.nfc = pre == Pre::Qwen2;  // Qwen2Tokenizer normalises to NFC
+    b.ascii_digits = true;
     int32_t size = 0;
     for (const auto &[tok, id] : vocab.items()) size = std::max(size, id.get<int32_t>() + 1);
     auto config = read_json(fs::path(vocab_json).parent_path() / "tokenizer_config.json");
@@ -430,9 +431,12 @@ void Bpe::merge_word(std::string_view word, std::vector<int32_t> &out) const {
             out.push_back(s.id);
             continue;
         }
+        // A byte the vocabulary has no piece for (0xFE in a byte-level vocabulary trained on UTF-8)
+        // becomes the unknown token, or is dropped when there is none, as Hugging Face does.
         for (uint32_t k = 0; k < s.len; ++k) {
             int32_t byte = byte_ids_[uint8_t(word[s.start + k])];
-            out.push_back(byte >= 0 ? byte : unk_id);
+            if (byte < 0) byte = unk_id;
+            if (byte >= 0) out.push_back(byte);
         }
     }
 }
@@ -455,7 +459,7 @@ std::vector<int32_t> Bpe::encode(std::string_view text) const {
         return out;
     }
     std::vector<std::string_view> words;
-    pretokenize(pre, text, words);
+    pretokenize(pre, ascii_digits, text, words);
     for (auto w : words) merge_word(w, out);
     return out;
 }

@@ -38,6 +38,6 @@ namespace saem::nn {
 
 // Splits text the way a byte-level BPE model's pre-tokenizer regex does (see pretokenize.cpp for
 // the patterns), appending the pieces to out. Every byte of text lands in exactly one piece.
-void pretokenize(Bpe::Pre pre, std::string_view text, std::vector<std::string_view> &out);
+void pretokenize(Bpe::Pre pre, bool ascii_digits, std::string_view text, std::vector<std::string_view> &out);
 
 }  // namespace saem::nn

@@ -262,6 +262,10 @@ public:
     Pre pre = Pre::Gpt2;
     int32_t bos_id = -1, eos_id = -1, eot_id = -1, unk_id = -1;
     bool add_bos = false, add_space_prefix = true, nfc = false, ignore_merges = false;
+    // Each source is read with its publisher's semantics: Hugging Face's Digits pre-tokenizer splits
+    // ASCII digits (tokenizer.json), llama.cpp's smollm regex every \p{N} (GGUF); Hugging Face
+    // applies Qwen2's NFC normaliser, llama.cpp does not.
+    bool ascii_digits = false;
     std::string chat_template;
 
 private:

@@ -5,7 +5,8 @@
 //   gpt2    's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 //   llama3  (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 //   qwen2   the llama3 pattern with \p{N} for \p{N}{1,3}
-//   smollm  every \p{N} split off on its own first (Digits, individual_digits), then gpt2 on the rest
+//   smollm  every \p{N} split off on its own first (llama.cpp; Hugging Face's Digits pre-tokenizer
+//           splits ASCII digits only), then gpt2 on the rest
 //
 // \s is Unicode White_Space.
 #include "nn/internal.h"
@@ -112,7 +113,7 @@ size_t match_at(const std::vector<Cp> &s, size_t i, size_t end, const Rules &r) 
 
 }  // namespace
 
-void pretokenize(Bpe::Pre pre, std::string_view text, std::vector<std::string_view> &out) {
+void pretokenize(Bpe::Pre pre, bool ascii_digits, std::string_view text, std::vector<std::string_view> &out) {
     std::vector<Cp> s;
     s.reserve(text.size());
     const auto *bytes = reinterpret_cast<const utf8proc_uint8_t *>(text.data());
@@ -144,7 +145,7 @@ void pretokenize(Bpe::Pre pre, std::string_view text, std::vector<std::string_vi
     }
     size_t begin = 0;
     for (size_t k = 0; k < s.size(); ++k) {
-        if (s[k].cls != Number) continue;
+        if (ascii_digits ? !(s[k].cp >= '0' && s[k].cp <= '9') : s[k].cls != Number) continue;
         run(begin, k);
         run(k, k + 1);
         begin = k + 1;

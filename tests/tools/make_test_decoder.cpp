@@ -6,6 +6,9 @@
 //       SHAPE smollm2-135m | qwen2.5-0.5b: the published model's exact sizes with random weights and
 //       its real tokenizer (tokenizer.json); TYPES f16 | q8_0 | q4_k_m (llama.cpp's Q4_K_M choice of
 //       types per tensor, including its fallbacks for rows that are not whole 256-blocks)
+//   make_test_decoder vocab smollm2-135m|qwen2.5-0.5b|tinyllama TOKENIZER_DIR OUT.gguf
+//       the vocabulary alone (with the architecture's metadata, no tensors), for tokenizer parity
+//       with llama.cpp; TinyLlama's SentencePiece pieces, scores and types come from tokenizer.model
 //
 // The vocabulary is written from tokenizer.json directly, as llama.cpp's converter does, so saem's
 // own tokenizer code is tested against it rather than used to make it.
@@ -125,6 +128,62 @@ struct Shape {
     bool bias;
 };
 
+// SentencePiece's tokenizer.model is a protobuf ModelProto: field 1 repeats SentencePiece
+// {1: piece, 2: score (float), 3: type}. Its types number as GGUF's token types do.
+struct Piece {
+    std::string text;
+    float score = 0;
+    int32_t type = 1;
+};
+
+std::vector<Piece> read_sentencepiece(const std::string &path) {
+    std::string b = read_file(path);
+    size_t at = 0;
+    auto varint = [&](size_t &pos) {
+        uint64_t v = 0;
+        for (int shift = 0; pos < b.size(); shift += 7) {
+            uint8_t c = uint8_t(b[pos++]);
+            v |= uint64_t(c & 0x7F) << shift;
+            if (!(c & 0x80)) break;
+        }
+        return v;
+    };
+    auto skip = [&](size_t &pos, int wire) {
+        if (wire == 0) varint(pos);
+        else if (wire == 1) pos += 8;
+        else if (wire == 2) pos += varint(pos);
+        else if (wire == 5) pos += 4;
+        else throw std::runtime_error(path + ": unexpected protobuf wire type");
+    };
+    std::vector<Piece> out;
+    while (at < b.size()) {
+        uint64_t key = varint(at);
+        if (key >> 3 != 1 || (key & 7) != 2) {
+            skip(at, int(key & 7));
+            continue;
+        }
+        size_t end = at + varint(at);
+        Piece p;
+        while (at < end) {
+            uint64_t k = varint(at);
+            if (k >> 3 == 1 && (k & 7) == 2) {
+                size_t n = varint(at);
+                p.text = b.substr(at, n);
+                at += n;
+            } else if (k >> 3 == 2 && (k & 7) == 5) {
+                std::memcpy(&p.score, b.data() + at, 4);
+                at += 4;
+            } else if (k >> 3 == 3 && (k & 7) == 0) {
+                p.type = int32_t(varint(at));
+            } else {
+                skip(at, int(k & 7));
+            }
+        }
+        out.push_back(p);
+    }
+    return out;
+}
+
 const char *kChatML =
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\n"
     "You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + "
@@ -133,6 +192,7 @@ const char *kChatML =
 
 Shape shape_of(const std::string &name) {
     if (name == "smollm2-135m") return {"llama", name, "smollm", kChatML, 49152, 576, 30, 1536, 9, 3, 8192, 100000.0f, 1e-5f, 0.041666668f, false};
+    if (name == "tinyllama") return {"llama", name, "", "", 32000, 2048, 22, 5632, 32, 4, 2048, 10000.0f, 1e-5f, 0.02f, false};
     if (name == "qwen2.5-0.5b") return {"qwen2", name, "qwen2", "", 151936, 896, 24, 4864, 14, 2, 32768, 1000000.0f, 1e-6f, 0.02f, true};
     throw std::runtime_error("unknown shape " + name + " (smollm2-135m, qwen2.5-0.5b)");
 }
@@ -160,8 +220,48 @@ DType q4_k_m_type(const std::string &tensor, int layer, int layers, int64_t cols
     return t;
 }
 
-int random_model(const std::string &shape_name, const std::string &tok_dir, const std::string &types, const std::string &out, uint64_t seed) {
-    Shape s = shape_of(shape_name);
+void write_hparams(GgufWriter &w, const Shape &s, const std::string &what) {
+    const std::string a = s.arch;
+    w.add("general.architecture", a);
+    w.add("general.name", s.name + "-" + what);
+    w.add_u32(a + ".context_length", uint32_t(s.ctx));
+    w.add_u32(a + ".embedding_length", uint32_t(s.embd));
+    w.add_u32(a + ".block_count", uint32_t(s.layers));
+    w.add_u32(a + ".feed_forward_length", uint32_t(s.ff));
+    w.add_u32(a + ".attention.head_count", uint32_t(s.heads));
+    w.add_u32(a + ".attention.head_count_kv", uint32_t(s.kv_heads));
+    w.add_u32(a + ".rope.dimension_count", uint32_t(s.embd / s.heads));
+    w.add_f32(a + ".rope.freq_base", s.rope_base);
+    w.add_f32(a + ".attention.layer_norm_rms_epsilon", s.eps);
+}
+
+// TinyLlama: SentencePiece BPE as llama.cpp's converter writes it (pieces, scores, types).
+void write_sentencepiece_vocab(GgufWriter &w, const std::string &tok_dir) {
+    auto pieces = read_sentencepiece(tok_dir + "/tokenizer.model");
+    std::vector<std::string> tokens;
+    std::vector<float> scores;
+    std::vector<int32_t> types;
+    for (const auto &p : pieces) {
+        tokens.push_back(p.text);
+        scores.push_back(p.score);
+        types.push_back(p.type);
+    }
+    w.add("tokenizer.ggml.model", "llama");
+    w.add("tokenizer.ggml.tokens", tokens);
+    w.add_f32s("tokenizer.ggml.scores", scores);
+    w.add_i32s("tokenizer.ggml.token_type", types);
+    w.add_u32("tokenizer.ggml.unknown_token_id", 0);
+    w.add_u32("tokenizer.ggml.bos_token_id", 1);
+    w.add_u32("tokenizer.ggml.eos_token_id", 2);
+    w.add_bool("tokenizer.ggml.add_bos_token", true);
+    if (std::ifstream cfg(tok_dir + "/tokenizer_config.json"); cfg) {
+        auto c = nlohmann::json::parse(cfg);
+        if (c.contains("chat_template") && c["chat_template"].is_string()) w.add("tokenizer.chat_template", c["chat_template"].get<std::string>());
+    }
+}
+
+void write_vocab(GgufWriter &w, const Shape &s, const std::string &tok_dir) {
+    if (s.pre.empty()) return write_sentencepiece_vocab(w, tok_dir);
     std::ifstream in(tok_dir + "/tokenizer.json");
     if (!in) throw std::runtime_error("cannot read " + tok_dir + "/tokenizer.json");
     auto tj = nlohmann::json::parse(in);
@@ -190,19 +290,6 @@ int random_model(const std::string &shape_name, const std::string &tok_dir, cons
         throw std::runtime_error("no token " + t);
     };
 
-    GgufWriter w;
-    const std::string a = s.arch;
-    w.add("general.architecture", a);
-    w.add("general.name", s.name + "-random-" + types);
-    w.add_u32(a + ".context_length", uint32_t(s.ctx));
-    w.add_u32(a + ".embedding_length", uint32_t(s.embd));
-    w.add_u32(a + ".block_count", uint32_t(s.layers));
-    w.add_u32(a + ".feed_forward_length", uint32_t(s.ff));
-    w.add_u32(a + ".attention.head_count", uint32_t(s.heads));
-    w.add_u32(a + ".attention.head_count_kv", uint32_t(s.kv_heads));
-    w.add_u32(a + ".rope.dimension_count", uint32_t(s.embd / s.heads));
-    w.add_f32(a + ".rope.freq_base", s.rope_base);
-    w.add_f32(a + ".attention.layer_norm_rms_epsilon", s.eps);
     w.add("tokenizer.ggml.model", "gpt2");
     w.add("tokenizer.ggml.pre", s.pre);
     w.add("tokenizer.ggml.tokens", tokens);
@@ -217,7 +304,22 @@ int random_model(const std::string &shape_name, const std::string &tok_dir, cons
     }
     w.add_bool("tokenizer.ggml.add_bos_token", false);
     if (!chat_template.empty()) w.add("tokenizer.chat_template", chat_template);
+}
 
+int vocab_only(const std::string &shape_name, const std::string &tok_dir, const std::string &out) {
+    Shape s = shape_of(shape_name);
+    GgufWriter w;
+    write_hparams(w, s, "vocab");
+    write_vocab(w, s, tok_dir);
+    w.write(out);
+    return 0;
+}
+
+int random_model(const std::string &shape_name, const std::string &tok_dir, const std::string &types, const std::string &out, uint64_t seed) {
+    Shape s = shape_of(shape_name);
+    GgufWriter w;
+    write_hparams(w, s, "random-" + types);
+    write_vocab(w, s, tok_dir);
     Rng rng{seed};
     std::vector<float> buf;
     auto fill = [&](size_t n, float scale, float offset) {
@@ -270,10 +372,12 @@ int main(int argc, char **argv) {
     try {
         std::vector<std::string> a(argv + 1, argv + argc);
         if (a.size() == 4 && a[0] == "stories") return stories(a[1], a[2], a[3]);
+        if (a.size() == 4 && a[0] == "vocab") return vocab_only(a[1], a[2], a[3]);
         if ((a.size() == 5 || a.size() == 6) && a[0] == "random")
             return random_model(a[1], a[2], a[3], a[4], a.size() == 6 ? std::stoull(a[5]) : 1234);
         std::cerr << "usage: make_test_decoder stories STORIES.bin TOK.bin OUT.gguf\n"
-                     "       make_test_decoder random smollm2-135m|qwen2.5-0.5b TOKENIZER_DIR f16|q8_0|q4_k_m OUT.gguf [SEED]\n";
+                     "       make_test_decoder random smollm2-135m|qwen2.5-0.5b TOKENIZER_DIR f16|q8_0|q4_k_m OUT.gguf [SEED]\n"
+                     "       make_test_decoder vocab smollm2-135m|qwen2.5-0.5b|tinyllama TOKENIZER_DIR OUT.gguf\n";
         return 2;
     } catch (const std::exception &e) {
         std::cerr << "make_test_decoder: " << e.what() << "\n";
