@@ -165,54 +165,65 @@ private:
         return copy.get();
     }
 
-    void rms_norm(const float *x, const std::vector<float> &weight, float *out, int rows) {
+    // Rows [0, n) of element-wise work: over the threads for a prompt batch, on this thread for a
+    // single token (where waking the pool costs more than the work).
+    template <class Fn>
+    void rows(int n, Fn &&fn) {
+        if (n < 4) {
+            for (int i = 0; i < n; ++i) fn(i);
+            return;
+        }
+        pool_.run([&](int ith, int nth) {
+            for (int i = n * ith / nth; i < n * (ith + 1) / nth; ++i) fn(i);
+        });
+    }
+
+    void rms_norm_row(const float *x, const std::vector<float> &weight, float *out) const {
         const int d = w_.hp.n_embd;
-        for (int r = 0; r < rows; ++r) {
-            const float *xr = x + size_t(r) * size_t(d);
-            double sum = 0;
-            for (int i = 0; i < d; ++i) sum += double(xr[i]) * double(xr[i]);
-            const float scale = 1.0f / std::sqrt(float(sum / d) + w_.hp.rms_eps);
-            float *o = out + size_t(r) * size_t(d);
-            for (int i = 0; i < d; ++i) o[i] = xr[i] * scale * weight[size_t(i)];
+        double sum = 0;
+        for (int i = 0; i < d; ++i) sum += double(x[i]) * double(x[i]);
+        const float scale = 1.0f / std::sqrt(float(sum / d) + w_.hp.rms_eps);
+        for (int i = 0; i < d; ++i) out[i] = x[i] * scale * weight[size_t(i)];
+    }
+
+    // cos and sin of every rotated pair at positions p0 .. p0 + n - 1. The angle of pair i is
+    // pos * base^(-2i/n_rot), built by repeated multiplication as ggml builds it.
+    void set_angles(int p0, int n) {
+        const auto &hp = w_.hp;
+        const int half = hp.n_rot / 2;
+        cos_.resize(size_t(n) * half);
+        sin_.resize(size_t(n) * half);
+        for (int t = 0; t < n; ++t) {
+            float theta = float(p0 + t);
+            for (int i = 0; i < half; ++i) {
+                const float ff = w_.rope_freq_factors.empty() ? 1.0f : w_.rope_freq_factors[size_t(i)];
+                const float angle = hp.rope_freq_scale * (theta / ff);
+                cos_[size_t(t) * half + i] = std::cos(angle);
+                sin_[size_t(t) * half + i] = std::sin(angle);
+                theta *= theta_scale_;
+            }
         }
     }
 
-    void rope(float *x, int heads, int pos) {
+    void rope(float *x, int heads, int t) const {
         const auto &hp = w_.hp;
         const int half = hp.n_rot / 2;
-        for (int i = 0; i < half; ++i) {
-            const float ff = w_.rope_freq_factors.empty() ? 1.0f : w_.rope_freq_factors[size_t(i)];
-            const float theta = hp.rope_freq_scale * (theta_base_[size_t(i)] / ff);
-            cos_[size_t(i)] = std::cos(theta);
-            sin_[size_t(i)] = std::sin(theta);
-        }
-        (void)pos;
+        const float *c = cos_.data() + size_t(t) * half, *s = sin_.data() + size_t(t) * half;
         for (int h = 0; h < heads; ++h) {
             float *v = x + size_t(h) * size_t(hp.head_dim);
             for (int i = 0; i < half; ++i) {
                 const int a = hp.rope_neox ? i : 2 * i, b = hp.rope_neox ? i + half : 2 * i + 1;
                 const float x0 = v[a], x1 = v[b];
-                v[a] = x0 * cos_[size_t(i)] - x1 * sin_[size_t(i)];
-                v[b] = x0 * sin_[size_t(i)] + x1 * cos_[size_t(i)];
+                v[a] = x0 * c[i] - x1 * s[i];
+                v[b] = x0 * s[i] + x1 * c[i];
             }
-        }
-    }
-
-    void set_angles(int pos) {
-        const int half = w_.hp.n_rot / 2;
-        theta_base_.resize(size_t(half));
-        cos_.resize(size_t(half));
-        sin_.resize(size_t(half));
-        float theta = float(pos);
-        for (int i = 0; i < half; ++i) {
-            theta_base_[size_t(i)] = theta;
-            theta *= theta_scale_;
         }
     }
 
     void forward(const int32_t *tokens, int n, bool want_logits) {
         const auto &hp = w_.hp;
         const int d = hp.n_embd, hd = hp.head_dim, q_dim = hp.n_head * hd, group = hp.n_head / hp.n_head_kv;
+        const size_t ff = size_t(hp.n_ff);
         auto grow = [&](std::vector<float> &v, size_t size) {
             if (v.size() < size) v.resize(size);
         };
@@ -223,43 +234,43 @@ private:
         grow(v_buf_, size_t(n) * kv_dim_);
         grow(att_, size_t(n) * q_dim);
         grow(tmp_, size_t(n) * d);
-        grow(gate_, size_t(n) * hp.n_ff);
-        grow(up_, size_t(n) * hp.n_ff);
-        for (int i = 0; i < n; ++i) dequantize_row(*w_.tok_embd, tokens[i], x_.data() + size_t(i) * d);
+        grow(gate_, size_t(n) * ff);
+        grow(up_, size_t(n) * ff);
         const int p0 = n_past_;
         const float kq_scale = 1.0f / std::sqrt(float(hd));
+        set_angles(p0, n);
+        rows(n, [&](int i) {
+            dequantize_row(*w_.tok_embd, tokens[i], x_.data() + size_t(i) * d);
+            rms_norm_row(x_.data() + size_t(i) * d, w_.layers[0].attn_norm, xn_.data() + size_t(i) * d);
+        });
 
         for (int l = 0; l < hp.n_layer; ++l) {
             const auto &L = w_.layers[size_t(l)];
-            rms_norm(x_.data(), L.attn_norm, xn_.data(), n);
-            matmul(pool_, k_, *L.wq, xn_.data(), n, q_.data(), act_);
-            matmul(pool_, k_, *L.wk, xn_.data(), n, k_buf_.data(), act_);
-            matmul(pool_, k_, *L.wv, xn_.data(), n, v_buf_.data(), act_);
+            matmul(pool_, k_, {{L.wq, q_.data()}, {L.wk, k_buf_.data()}, {L.wv, v_buf_.data()}}, xn_.data(), n, act_);
             auto &kc = k_cache_[size_t(l)];
             auto &vc = v_cache_[size_t(l)];
-            for (int i = 0; i < n; ++i) {
+            rows(n, [&](int i) {
                 float *q = q_.data() + size_t(i) * q_dim, *k = k_buf_.data() + size_t(i) * kv_dim_, *v = v_buf_.data() + size_t(i) * kv_dim_;
                 if (!L.bq.empty()) {
                     for (int j = 0; j < q_dim; ++j) q[j] += L.bq[size_t(j)];
                     for (int j = 0; j < kv_dim_; ++j) k[j] += L.bk[size_t(j)], v[j] += L.bv[size_t(j)];
                 }
-                set_angles(p0 + i);
-                rope(q, hp.n_head, p0 + i);
-                rope(k, hp.n_head_kv, p0 + i);
+                rope(q, hp.n_head, i);
+                rope(k, hp.n_head_kv, i);
                 uint16_t *kd = kc.data() + size_t(p0 + i) * kv_dim_, *vd = vc.data() + size_t(p0 + i) * kv_dim_;
                 for (int j = 0; j < kv_dim_; ++j) kd[j] = float_to_half(k[j]), vd[j] = float_to_half(v[j]);
-                for (int j = 0; j < q_dim; ++j) q[j] = round_f16(q[j]);
-            }
+            });
             pool_.run([&](int ith, int nth) {
                 std::vector<float> &scores = scores_[size_t(ith)];
                 uint16_t q16[512];
                 for (int task = ith; task < n * hp.n_head; task += nth) {
                     const int i = task / hp.n_head, h = task % hp.n_head, kvh = h / group, last = p0 + i;
+                    // The query meets the f16 cache as f16, as in llama.cpp.
                     const float *q = q_.data() + size_t(i) * q_dim + size_t(h) * hd;
                     for (int j = 0; j < hd; ++j) q16[j] = float_to_half(q[j]);
                     float max = -INFINITY;
                     for (int j = 0; j <= last; ++j) {
-                        scores[size_t(j)] = k_.f16(hd, kc.data() + size_t(j) * kv_dim_ + size_t(kvh) * hd, q16) * kq_scale;
+                        scores[size_t(j)] = k_.f16.dot(hd, kc.data() + size_t(j) * kv_dim_ + size_t(kvh) * hd, q16) * kq_scale;
                         max = std::max(max, scores[size_t(j)]);
                     }
                     double sum = 0;
@@ -271,23 +282,33 @@ private:
                         k_.axpy_f16(hd, round_f16(scores[size_t(j)] * inv), vc.data() + size_t(j) * kv_dim_ + size_t(kvh) * hd, out);
                 }
             });
-            matmul(pool_, k_, *L.wo, att_.data(), n, tmp_.data(), act_);
-            for (size_t j = 0; j < size_t(n) * d; ++j) x_[j] += tmp_[j];
-
-            rms_norm(x_.data(), L.ffn_norm, xn_.data(), n);
-            matmul(pool_, k_, *L.gate, xn_.data(), n, gate_.data(), act_);
-            matmul(pool_, k_, *L.up, xn_.data(), n, up_.data(), act_);
-            for (size_t j = 0; j < size_t(n) * hp.n_ff; ++j) {
-                const float g = gate_[j];
-                gate_[j] = g / (1.0f + std::exp(-g)) * up_[j];
-            }
-            matmul(pool_, k_, *L.down, gate_.data(), n, tmp_.data(), act_);
-            for (size_t j = 0; j < size_t(n) * d; ++j) x_[j] += tmp_[j];
+            matmul(pool_, k_, {{L.wo, tmp_.data()}}, att_.data(), n, act_);
+            rows(n, [&](int i) {
+                float *x = x_.data() + size_t(i) * d;
+                const float *o = tmp_.data() + size_t(i) * d;
+                for (int j = 0; j < d; ++j) x[j] += o[j];
+                rms_norm_row(x, L.ffn_norm, xn_.data() + size_t(i) * d);
+            });
+            matmul(pool_, k_, {{L.gate, gate_.data()}, {L.up, up_.data()}}, xn_.data(), n, act_);
+            rows(n, [&](int i) {
+                float *g = gate_.data() + size_t(i) * ff;
+                const float *u = up_.data() + size_t(i) * ff;
+                for (size_t j = 0; j < ff; ++j) g[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
+            });
+            matmul(pool_, k_, {{L.down, tmp_.data()}}, gate_.data(), n, act_);
+            const std::vector<float> &next_norm = l + 1 < hp.n_layer ? w_.layers[size_t(l + 1)].attn_norm : w_.output_norm;
+            rows(n, [&](int i) {
+                float *x = x_.data() + size_t(i) * d;
+                const float *o = tmp_.data() + size_t(i) * d;
+                for (int j = 0; j < d; ++j) x[j] += o[j];
+                // The next layer's input norm, or after the last layer the output norm (only the last
+                // row's is used).
+                if (l + 1 < hp.n_layer || i == n - 1) rms_norm_row(x, next_norm, xn_.data() + size_t(i) * d);
+            });
         }
         n_past_ += n;
         if (!want_logits) return;
-        rms_norm(x_.data() + size_t(n - 1) * d, w_.output_norm, xn_.data(), 1);
-        matmul(pool_, k_, *w_.output, xn_.data(), 1, logits_.data(), act_);
+        matmul(pool_, k_, {{w_.output, logits_.data()}}, xn_.data() + size_t(n - 1) * d, 1, act_);
     }
 
     Gguf gguf_;
@@ -301,7 +322,7 @@ private:
     float theta_scale_ = 1;
     std::vector<std::vector<uint16_t>> k_cache_, v_cache_;
     std::vector<std::vector<float>> scores_;
-    std::vector<float> x_, xn_, q_, k_buf_, v_buf_, att_, tmp_, gate_, up_, logits_, theta_base_, cos_, sin_;
+    std::vector<float> x_, xn_, q_, k_buf_, v_buf_, att_, tmp_, gate_, up_, logits_, cos_, sin_;
     std::vector<uint8_t> act_;
 };
 

@@ -145,7 +145,15 @@ void axpy_f16(int64_t n, float a, const uint16_t *x, float *y) {
     for (int64_t i = 0; i < n; ++i) y[i] += a * half_to_float(x[i]);
 }
 
-const KernelSet portable{"portable", dot_f32, dot_f16, dot_q8_0, dot_q4_0, dot_q5_0, dot_q4_K, dot_q6_K, axpy_f16};
+const KernelSet portable{"portable",
+                         {dot_f32, rows4<dot_f32>},
+                         {dot_f16, rows4<dot_f16>},
+                         {dot_q8_0, rows4<dot_q8_0>},
+                         {dot_q4_0, rows4<dot_q4_0>},
+                         {dot_q5_0, rows4<dot_q5_0>},
+                         {dot_q4_K, rows4<dot_q4_K>},
+                         {dot_q6_K, rows4<dot_q6_K>},
+                         axpy_f16};
 
 }  // namespace
 
@@ -237,16 +245,15 @@ const KernelSet &kernels() {
     return *chosen;
 }
 
-DotFn dot_for(const KernelSet &k, DType w) {
+const TypeKernels &kernels_for(const KernelSet &k, DType w) {
     switch (w) {
-    case DType::F32: return k.f32;
     case DType::F16: return k.f16;
     case DType::Q8_0: return k.q8_0;
     case DType::Q4_0: return k.q4_0;
     case DType::Q5_0: return k.q5_0;
     case DType::Q4_K: return k.q4_K;
     case DType::Q6_K: return k.q6_K;
-    default: return nullptr;
+    default: return k.f32;  // the loader converts every other type to F32
     }
 }
 
@@ -305,28 +312,72 @@ void ThreadPool::run(const std::function<void(int, int)> &job) {
 
 // ---- matrix products -------------------------------------------------------------------------
 
-void matmul(ThreadPool &pool, const KernelSet &k, const Tensor &w, const float *x, int64_t n_tokens, float *y,
-            std::vector<uint8_t> &act) {
-    const int64_t rows = w.shape[0], n = w.shape[1];
-    const ActFormat f = act_format(w.type);
-    const size_t arow = act_row_bytes(f, n), wrow = row_bytes(w.type, n);
-    if (act.size() < arow * size_t(n_tokens)) act.resize(arow * size_t(n_tokens));
-    for (int64_t t = 0; t < n_tokens; ++t) quantize_act(f, x + t * n, n, act.data() + arow * size_t(t));
-    const DotFn dot = dot_for(k, w.type);
-    const uint8_t *a = act.data();
-    // Rows are handed out in tiles so that a tile of weights stays in cache while every token of a
-    // prompt batch passes over it.
-    const int64_t tile = 16;
+void matmul(ThreadPool &pool, const KernelSet &k, std::initializer_list<MatmulTarget> targets, const float *x,
+            int64_t n_tokens, std::vector<uint8_t> &act) {
+    const int64_t n = targets.begin()->w->shape[1];
+    // One activation region per format the targets need.
+    ActFormat formats[4];
+    size_t offsets[4], arow[4], total = 0;
+    int nf = 0;
+    for (const auto &tg : targets) {
+        ActFormat f = act_format(tg.w->type);
+        bool seen = false;
+        for (int i = 0; i < nf; ++i) seen |= formats[i] == f;
+        if (seen) continue;
+        formats[nf] = f;
+        arow[nf] = act_row_bytes(f, n);
+        offsets[nf] = total;
+        total += arow[nf] * size_t(n_tokens);
+        ++nf;
+    }
+    if (act.size() < total) act.resize(total);
+    auto quantize = [&](int ith, int nth) {
+        for (int64_t t = ith; t < n_tokens; t += nth)
+            for (int i = 0; i < nf; ++i) quantize_act(formats[i], x + t * n, n, act.data() + offsets[i] + arow[i] * size_t(t));
+    };
+    if (n_tokens >= 8) pool.run(quantize);
+    else quantize(0, 1);
+    // Cache blocking: a tile of weight rows (about 16 KB) stays in L1 while a chunk of tokens
+    // (about 256 KB of activations) stays in L2 and passes over it. Threads take contiguous runs
+    // of tiles; every thread walks the token chunks in the same order.
+    int64_t items = 0;
+    auto tile_rows = [&](const Tensor &w) { return std::max<int64_t>(4, std::min<int64_t>(64, 16384 / int64_t(row_bytes(w.type, n)))); };
+    for (const auto &tg : targets) items += (tg.w->shape[0] + tile_rows(*tg.w) - 1) / tile_rows(*tg.w);
+    size_t widest = 0;
+    for (int i = 0; i < nf; ++i) widest = std::max(widest, arow[i]);
+    const int64_t chunk = std::max<int64_t>(4, int64_t(262144 / widest) / 4 * 4);
     pool.run([&](int ith, int nth) {
-        int64_t per = (rows + nth - 1) / nth;
-        per = (per + tile - 1) / tile * tile;
-        int64_t r0 = std::min(rows, per * ith), r1 = std::min(rows, r0 + per);
-        for (int64_t rt = r0; rt < r1; rt += tile) {
-            int64_t re = std::min(r1, rt + tile);
-            for (int64_t t = 0; t < n_tokens; ++t) {
-                const uint8_t *at = a + arow * size_t(t);
-                float *yt = y + t * rows;
-                for (int64_t r = rt; r < re; ++r) yt[r] = dot(n, w.data + wrow * size_t(r), at);
+        const int64_t first = items * ith / nth, last = items * (ith + 1) / nth;
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += chunk) {
+            const int64_t t1 = std::min(n_tokens, t0 + chunk);
+            int64_t base = 0;
+            for (const auto &tg : targets) {
+                const Tensor &w = *tg.w;
+                const int64_t rows = w.shape[0], tile = tile_rows(w), tiles = (rows + tile - 1) / tile;
+                const int64_t lo = std::max(first, base), hi = std::min(last, base + tiles);
+                base += tiles;
+                if (lo >= hi) continue;
+                const TypeKernels &kern = kernels_for(k, w.type);
+                const size_t wrow = row_bytes(w.type, n);
+                int fi = 0;
+                while (formats[fi] != act_format(w.type)) ++fi;
+                const uint8_t *a = act.data() + offsets[fi];
+                const size_t stride = arow[fi];
+                float *y = tg.y;
+                for (int64_t it = lo; it < hi; ++it) {
+                    const int64_t rt = (it - (base - tiles)) * tile, re = std::min(rows, rt + tile);
+                    int64_t t = t0;
+                    for (float four[4]; t + 4 <= t1; t += 4)
+                        for (int64_t r = rt; r < re; ++r) {
+                            kern.dot4(n, w.data + wrow * size_t(r), a + stride * size_t(t), stride, four);
+                            for (int j = 0; j < 4; ++j) y[(t + j) * rows + r] = four[j];
+                        }
+                    for (; t < t1; ++t) {
+                        const uint8_t *at = a + stride * size_t(t);
+                        float *yt = y + t * rows;
+                        for (int64_t r = rt; r < re; ++r) yt[r] = kern.dot(n, w.data + wrow * size_t(r), at);
+                    }
+                }
             }
         }
     });

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <thread>
 #include <vector>
 
@@ -36,17 +37,31 @@ void quantize_act(ActFormat f, const float *x, int64_t n, void *out);
 
 // One weight row times one activation row, n elements.
 using DotFn = float (*)(int64_t n, const void *weight_row, const void *act_row);
+// One weight row times four activation rows act_stride bytes apart: out[0..3]. Each result equals
+// the DotFn's bit for bit; the weight block is unpacked once for the four.
+using Dot4Fn = void (*)(int64_t n, const void *weight_row, const void *act, size_t act_stride, float *out);
+
+struct TypeKernels {
+    DotFn dot;
+    Dot4Fn dot4;
+};
+
+// Four DotFn calls, for types without a four-row kernel.
+template <DotFn Dot>
+void rows4(int64_t n, const void *w, const void *a, size_t stride, float *out) {
+    for (int t = 0; t < 4; ++t) out[t] = Dot(n, w, static_cast<const uint8_t *>(a) + size_t(t) * stride);
+}
 
 struct KernelSet {
     const char *isa;
-    DotFn f32, f16, q8_0, q4_0, q5_0, q4_K, q6_K;
+    TypeKernels f32, f16, q8_0, q4_0, q5_0, q4_K, q6_K;
     // y += a * x for an f16 row x (attention's weighted sum of cached values).
     void (*axpy_f16)(int64_t n, float a, const uint16_t *x, float *y);
 };
 // AVX2+FMA+F16C when the CPU has them, the portable C++ set otherwise; SAEM_KERNELS=portable forces
 // the portable one (tests compare both).
 const KernelSet &kernels();
-DotFn dot_for(const KernelSet &k, DType weight);
+const TypeKernels &kernels_for(const KernelSet &k, DType weight);
 
 const KernelSet &portable_kernels();
 const KernelSet *avx2_kernels();  // null when not compiled in
@@ -71,9 +86,15 @@ private:
     std::atomic<bool> stop_{false};
 };
 
-// y[t][r] = dot(row r of w, activation row t), for n_tokens rows x of w.shape[1] floats.
+struct MatmulTarget {
+    const Tensor *w;
+    float *y;  // [n_tokens][w rows]
+};
+// y[t][r] = dot(row r of w, activation row t) for each target, over n_tokens rows x of
+// w.shape[1] floats (the same for every target). The activations are converted once per format
+// and the rows of all targets shared out over the threads in one job (q, k and v; gate and up).
 // act is scratch the caller keeps (resized here only when it grows).
-void matmul(ThreadPool &pool, const KernelSet &k, const Tensor &w, const float *x, int64_t n_tokens, float *y,
-            std::vector<uint8_t> &act);
+void matmul(ThreadPool &pool, const KernelSet &k, std::initializer_list<MatmulTarget> targets, const float *x,
+            int64_t n_tokens, std::vector<uint8_t> &act);
 
 }  // namespace saem::nn

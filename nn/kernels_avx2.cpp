@@ -25,12 +25,6 @@ inline float f16(const void *p) {
     return _cvtsh_ss(h);
 }
 
-// Signed bytes x signed bytes, summed to eight floats: |x| times y with x's sign moved onto y.
-inline __m256 dot_i8(__m256i x, __m256i y) {
-    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-}
-
 float dot_f32(int64_t n, const void *w, const void *a) {
     const float *x = static_cast<const float *>(w), *y = static_cast<const float *>(a);
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
@@ -64,28 +58,33 @@ float dot_f16(int64_t n, const void *w, const void *a) {
 
 inline __m256i load256(const void *p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
 
-float dot_q8_0(int64_t n, const void *w, const void *a) {
-    const uint8_t *x = static_cast<const uint8_t *>(w), *y = static_cast<const uint8_t *>(a);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 32; ++b, x += 34, y += 34)
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x) * f16(y)), dot_i8(load256(x + 2), load256(y + 2)), acc);
-    return hsum(acc);
+// The quantised kernels are written once for NT activation rows (1 or 4): a weight block is
+// unpacked once and multiplied into every row, and each row sees exactly the arithmetic of NT = 1,
+// so a prompt batch gives the same numbers as one token at a time.
+
+// Blocks of 32 with one f16 scale (Q8_0, Q4_0, Q5_0) against Q8_0 rows. unpack gives the block's
+// 32 values as signed bytes.
+template <int NT, class Unpack>
+inline void blocks32(int64_t n, const uint8_t *w, size_t block, const uint8_t *a, size_t stride, float *out, Unpack unpack) {
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; ++b, w += block) {
+        const __m256i q = unpack(w), aq = _mm256_sign_epi8(q, q);
+        const float dw = f16(w);
+        for (int t = 0; t < NT; ++t) {
+            const uint8_t *y = a + size_t(t) * stride + size_t(b) * 34;
+            const __m256i pairs = _mm256_maddubs_epi16(aq, _mm256_sign_epi8(load256(y + 2), q));
+            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * f16(y)), p, acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
 }
 
 // Sixteen bytes of packed nibbles to 32 bytes: low nibbles (elements 0-15) then high (16-31).
 inline __m256i nibbles(const uint8_t *q) {
     const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q));
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0F));
-}
-
-float dot_q4_0(int64_t n, const void *w, const void *a) {
-    const uint8_t *x = static_cast<const uint8_t *>(w), *y = static_cast<const uint8_t *>(a);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 32; ++b, x += 18, y += 34) {
-        const __m256i q = _mm256_sub_epi8(nibbles(x + 2), _mm256_set1_epi8(8));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x) * f16(y)), dot_i8(q, load256(y + 2)), acc);
-    }
-    return hsum(acc);
 }
 
 // Bit i of 32 to byte i: 0xFF where set.
@@ -97,26 +96,40 @@ inline __m256i bits_to_bytes(uint32_t bits) {
     return _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);
 }
 
-float dot_q5_0(int64_t n, const void *w, const void *a) {
-    const uint8_t *x = static_cast<const uint8_t *>(w), *y = static_cast<const uint8_t *>(a);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 32; ++b, x += 22, y += 34) {
+template <int NT>
+void rows_q8_0(int64_t n, const void *w, const void *a, size_t stride, float *out) {
+    blocks32<NT>(n, static_cast<const uint8_t *>(w), 34, static_cast<const uint8_t *>(a), stride, out,
+                 [](const uint8_t *x) { return load256(x + 2); });
+}
+
+template <int NT>
+void rows_q4_0(int64_t n, const void *w, const void *a, size_t stride, float *out) {
+    blocks32<NT>(n, static_cast<const uint8_t *>(w), 18, static_cast<const uint8_t *>(a), stride, out,
+                 [](const uint8_t *x) { return _mm256_sub_epi8(nibbles(x + 2), _mm256_set1_epi8(8)); });
+}
+
+template <int NT>
+void rows_q5_0(int64_t n, const void *w, const void *a, size_t stride, float *out) {
+    blocks32<NT>(n, static_cast<const uint8_t *>(w), 22, static_cast<const uint8_t *>(a), stride, out, [](const uint8_t *x) {
         uint32_t qh;
         std::memcpy(&qh, x + 2, 4);
         // nibble + 16 * bit - 16: a clear fifth bit is the nibble with 0xF0 set (nibble - 16 as int8).
-        const __m256i q = _mm256_or_si256(nibbles(x + 6), _mm256_andnot_si256(bits_to_bytes(qh), _mm256_set1_epi8(char(0xF0))));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x) * f16(y)), dot_i8(q, load256(y + 2)), acc);
-    }
-    return hsum(acc);
+        return _mm256_or_si256(nibbles(x + 6), _mm256_andnot_si256(bits_to_bytes(qh), _mm256_set1_epi8(char(0xF0))));
+    });
 }
 
-float dot_q4_K(int64_t n, const void *w, const void *a) {
+inline const BlockQ8K *q8k(const void *a, size_t stride, int t, int64_t b) {
+    return reinterpret_cast<const BlockQ8K *>(static_cast<const uint8_t *>(a) + size_t(t) * stride) + b;
+}
+
+template <int NT>
+void rows_q4_K(int64_t n, const void *w, const void *a, size_t stride, float *out) {
     const uint8_t *x = static_cast<const uint8_t *>(w);
-    const BlockQ8K *y = static_cast<const BlockQ8K *>(a);
     const __m256i low4 = _mm256_set1_epi8(0x0F);
-    __m256 acc = _mm256_setzero_ps();
-    float acc_min = 0;
-    for (int64_t b = 0; b < n / 256; ++b, x += 144, ++y) {
+    __m256 acc[NT];
+    float acc_min[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps(), acc_min[t] = 0;
+    for (int64_t b = 0; b < n / 256; ++b, x += 144) {
         const uint8_t *s = x + 4, *q = x + 16;
         int sc[8], mn[8];
         for (int j = 0; j < 4; ++j) {
@@ -125,33 +138,41 @@ float dot_q4_K(int64_t n, const void *w, const void *a) {
             sc[j + 4] = (s[j + 8] & 0xF) | ((s[j] >> 6) << 4);
             mn[j + 4] = (s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4);
         }
-        int summ = 0;
-        for (int j = 0; j < 8; ++j) summ += mn[j] * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
-        __m256i sumi = _mm256_setzero_si256();
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
         for (int j = 0; j < 4; ++j) {
             const __m256i bits = load256(q + 32 * j);
             const __m256i lo = _mm256_and_si256(bits, low4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4);
-            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(y->qs + 64 * j)), _mm256_set1_epi16(int16_t(sc[2 * j])));
-            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(y->qs + 64 * j + 32)), _mm256_set1_epi16(int16_t(sc[2 * j + 1])));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+            const __m256i s0 = _mm256_set1_epi16(int16_t(sc[2 * j])), s1 = _mm256_set1_epi16(int16_t(sc[2 * j + 1]));
+            for (int t = 0; t < NT; ++t) {
+                const BlockQ8K *y = q8k(a, stride, t, b);
+                const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(y->qs + 64 * j)), s0);
+                const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(y->qs + 64 * j + 32)), s1);
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p0, p1));
+            }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(y->d * f16(x)), _mm256_cvtepi32_ps(sumi), acc);
-        acc_min += y->d * f16(x + 2) * float(summ);
+        for (int t = 0; t < NT; ++t) {
+            const BlockQ8K *y = q8k(a, stride, t, b);
+            int summ = 0;
+            for (int j = 0; j < 8; ++j) summ += mn[j] * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(y->d * f16(x)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            acc_min[t] += y->d * f16(x + 2) * float(summ);
+        }
     }
-    return hsum(acc) - acc_min;
+    for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]) - acc_min[t];
 }
 
-float dot_q6_K(int64_t n, const void *w, const void *a) {
+template <int NT>
+void rows_q6_K(int64_t n, const void *w, const void *a, size_t stride, float *out) {
     const uint8_t *x = static_cast<const uint8_t *>(w);
-    const BlockQ8K *y = static_cast<const BlockQ8K *>(a);
     const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 256; ++b, x += 210, ++y) {
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 256; ++b, x += 210) {
         const uint8_t *ql = x, *qh = x + 128;
         const int8_t *sc = reinterpret_cast<const int8_t *>(x + 192);
-        int offset = 0;  // the stored values are q + 32
-        for (int j = 0; j < 16; ++j) offset += sc[j] * y->bsums[j];
-        __m256i sumi = _mm256_setzero_si256();
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
         for (int h = 0; h < 2; ++h, ql += 64, qh += 32) {
             const __m256i la = load256(ql), lb = load256(ql + 32), hb = load256(qh);
             __m256i e[4];
@@ -165,14 +186,28 @@ float dot_q6_K(int64_t n, const void *w, const void *a) {
             for (int k = 0; k < 4; ++k) {
                 const int s = 8 * h + 2 * k;  // sub-blocks of 16 covered by this 32
                 const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
-                const __m256i p = _mm256_maddubs_epi16(e[k], load256(y->qs + 128 * h + 32 * k));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
+                for (int t = 0; t < NT; ++t) {
+                    const __m256i p = _mm256_maddubs_epi16(e[k], load256(q8k(a, stride, t, b)->qs + 128 * h + 32 * k));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, scale));
+                }
             }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(y->d * f16(x + 208)),
-                              _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * offset, 0, 0, 0, 0, 0, 0, 0))), acc);
+        for (int t = 0; t < NT; ++t) {
+            const BlockQ8K *y = q8k(a, stride, t, b);
+            int offset = 0;  // the stored values are q + 32
+            for (int j = 0; j < 16; ++j) offset += sc[j] * y->bsums[j];
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(y->d * f16(x + 208)),
+                                     _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[t], _mm256_setr_epi32(32 * offset, 0, 0, 0, 0, 0, 0, 0))), acc[t]);
+        }
     }
-    return hsum(acc);
+    for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
+}
+
+template <void (*Rows)(int64_t, const void *, const void *, size_t, float *)>
+float one(int64_t n, const void *w, const void *a) {
+    float out;
+    Rows(n, w, a, 0, &out);
+    return out;
 }
 
 void axpy_f16(int64_t n, float a, const uint16_t *x, float *y) {
@@ -185,7 +220,15 @@ void axpy_f16(int64_t n, float a, const uint16_t *x, float *y) {
     for (; i < n; ++i) y[i] += a * _cvtsh_ss(x[i]);
 }
 
-const KernelSet avx2{"avx2", dot_f32, dot_f16, dot_q8_0, dot_q4_0, dot_q5_0, dot_q4_K, dot_q6_K, axpy_f16};
+const KernelSet avx2{"avx2",
+                     {dot_f32, rows4<dot_f32>},
+                     {dot_f16, rows4<dot_f16>},
+                     {one<rows_q8_0<1>>, rows_q8_0<4>},
+                     {one<rows_q4_0<1>>, rows_q4_0<4>},
+                     {one<rows_q5_0<1>>, rows_q5_0<4>},
+                     {one<rows_q4_K<1>>, rows_q4_K<4>},
+                     {one<rows_q6_K<1>>, rows_q6_K<4>},
+                     axpy_f16};
 
 }  // namespace
 
