@@ -1,0 +1,252 @@
+// The decoder runtime's parts: kernels against a float reference (AVX2 and portable), loader errors,
+// the context limit, sampling, stop strings, streaming, chat prompts (against Hugging Face's
+// rendering) and `saem generate`.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include "generator/generator.h"
+#include "helpers.h"
+#include "nn/internal.h"
+#include "nn/kernels.h"
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+using namespace saem::nn;
+
+namespace {
+
+const std::string shared = SAEM_SHARED;
+
+struct Stories {
+    TempDir dir;
+    std::string path = dir / "stories260K.gguf";
+    Stories() {
+        std::string cmd = std::string(SAEM_MAKE_TEST_DECODER) + " stories " + shared + "/models/stories260K/stories260K.bin " + shared +
+                          "/models/stories260K/tok512.bin " + path;
+        REQUIRE(std::system(cmd.c_str()) == 0);
+    }
+};
+
+Stories &stories() {
+    static Stories s;
+    return s;
+}
+
+// The activation row as the kernels see it, back to floats.
+std::vector<float> act_values(ActFormat f, const std::vector<uint8_t> &a, int64_t n) {
+    std::vector<float> out(static_cast<size_t>(n));
+    if (f == ActFormat::F32) std::memcpy(out.data(), a.data(), size_t(n) * 4);
+    if (f == ActFormat::F16)
+        for (int64_t i = 0; i < n; ++i) out[size_t(i)] = half_to_float(reinterpret_cast<const uint16_t *>(a.data())[i]);
+    if (f == ActFormat::Q8_0) {
+        Tensor t{"act", DType::Q8_0, {n}, a.data(), a.size()};
+        dequantize_row(t, 0, out.data());
+    }
+    if (f == ActFormat::Q8_K)
+        for (int64_t b = 0; b < n / 256; ++b) {
+            const auto *blk = reinterpret_cast<const BlockQ8K *>(a.data()) + b;
+            for (int j = 0; j < 256; ++j) out[size_t(b * 256 + j)] = blk->d * float(blk->qs[j]);
+        }
+    return out;
+}
+
+std::string render(const Bpe &bpe, const std::vector<int32_t> &ids) {
+    std::string s;
+    for (int32_t id : ids) s += bpe.is_control(id) ? bpe.token(id) : bpe.piece(id);
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("Kernels equal a float reference on every weight type, AVX2 and portable, one row or four") {
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0, 1);
+    const int64_t n = 512, rows = 3, tokens = 4;
+    std::vector<const KernelSet *> sets = {&portable_kernels()};
+    if (avx2_kernels() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        sets.push_back(avx2_kernels());
+    MESSAGE("kernel sets: " << sets.size() << " (chosen: " << std::string(kernels().isa) << ")");
+    for (DType type : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q6_K}) {
+        CAPTURE(dtype_name(type));
+        std::vector<float> w(size_t(rows * n)), x(size_t(tokens * n));
+        for (auto &v : w) v = normal(rng);
+        for (auto &v : x) v = normal(rng) * 3;
+        std::string bytes = quantize_rows(type, w.data(), rows, n, "w");
+        Tensor t{"w", type, {rows, n}, reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()};
+        const ActFormat f = act_format(type);
+        const size_t arow = act_row_bytes(f, n);
+        std::vector<uint8_t> act(arow * size_t(tokens));
+        for (int64_t tk = 0; tk < tokens; ++tk) quantize_act(f, x.data() + tk * n, n, act.data() + arow * size_t(tk));
+        // The activation's own rounding is part of the contract (llama.cpp's); the rest is exact
+        // integer or float arithmetic up to summation order.
+        for (int64_t tk = 0; tk < tokens; ++tk) {
+            std::vector<uint8_t> one(act.begin() + long(arow * size_t(tk)), act.begin() + long(arow * size_t(tk + 1)));
+            auto xa = act_values(f, one, n);
+            for (int64_t r = 0; r < rows; ++r) {
+                std::vector<float> wr(static_cast<size_t>(n));
+                dequantize_row(t, r, wr.data());
+                double ref = 0, mag = 0;
+                for (int64_t i = 0; i < n; ++i) ref += double(wr[size_t(i)]) * xa[size_t(i)], mag += std::fabs(double(wr[size_t(i)]) * xa[size_t(i)]);
+                for (const KernelSet *k : sets) {
+                    CAPTURE(k->isa);
+                    const TypeKernels &kt = kernels_for(*k, type);
+                    const float got = kt.dot(n, t.data + size_t(r) * row_bytes(type, n), act.data() + arow * size_t(tk));
+                    CHECK(std::fabs(got - ref) <= 1e-5 * mag + 1e-6);
+                    float four[4];
+                    kt.dot4(n, t.data + size_t(r) * row_bytes(type, n), act.data(), arow, four);
+                    CHECK(four[tk] == got);  // bit for bit: a prompt batch equals one token at a time
+                }
+            }
+        }
+        // The quantised weights stay close to what was written: the writer's blocks are sound.
+        std::vector<float> back(static_cast<size_t>(n));
+        dequantize_row(t, 0, back.data());
+        double err = 0, norm = 0;
+        for (int64_t i = 0; i < n; ++i) err += std::pow(back[size_t(i)] - w[size_t(i)], 2), norm += std::pow(w[size_t(i)], 2);
+        CHECK(std::sqrt(err / norm) < (type == DType::Q4_0 || type == DType::Q4_K ? 0.15 : 0.05));
+    }
+}
+
+TEST_CASE("Decoder files that are wrong or damaged fail with a message naming the problem") {
+    TempDir dir;
+    std::string good = read_bytes(stories().path);
+    write_bytes(dir.path / "cut.gguf", good.substr(0, good.size() / 2));
+    CHECK_THROWS_WITH_AS(Decoder::load(dir / "cut.gguf"), doctest::Contains("truncated"), ModelError);
+    write_bytes(dir.path / "empty.gguf", "");
+    CHECK_THROWS_AS(Decoder::load(dir / "empty.gguf"), ModelError);
+    CHECK_THROWS_AS(Decoder::load(dir / "missing.gguf"), ModelError);
+
+    // An architecture saem does not run is named.
+    GgufWriter w;
+    w.add("general.architecture", "phi3");
+    w.add("tokenizer.ggml.model", "gpt2");
+    w.add("tokenizer.ggml.tokens", std::vector<std::string>{"a", "b"});
+    w.add("tokenizer.ggml.merges", std::vector<std::string>{"a b"});
+    w.write(dir / "phi3.gguf");
+    CHECK_THROWS_WITH_AS(Decoder::load(dir / "phi3.gguf"), doctest::Contains("architecture 'phi3' is not supported"), ModelError);
+
+    // A BERT encoder is not a decoder.
+    GgufWriter bert;
+    bert.add("general.architecture", "bert");
+    bert.add("tokenizer.ggml.model", "bert");
+    bert.add("tokenizer.ggml.tokens", std::vector<std::string>{"[PAD]"});
+    bert.write(dir / "bert.gguf");
+    CHECK_THROWS_WITH_AS(Decoder::load(dir / "bert.gguf"), doctest::Contains("tokenizer model 'bert'"), ModelError);
+}
+
+TEST_CASE("The context limit is a clear error, and generation stops at it") {
+    DecoderOptions o;
+    o.context = 16;
+    auto d = Decoder::load(stories().path, o);
+    CHECK(d->context_length() == 16);
+    std::vector<int32_t> long_prompt(20, 300);
+    CHECK_THROWS_WITH_AS(d->eval(long_prompt.data(), long_prompt.size()), doctest::Contains("exceed the context of 16"), ContextError);
+    CHECK_THROWS_WITH_AS(saem::generate(*d, long_prompt, {}), doctest::Contains("context holds 16"), ContextError);
+    int32_t bad = 600;
+    d->truncate(0);
+    CHECK_THROWS_AS(d->eval(&bad, 1), std::invalid_argument);
+    saem::GenerateOptions g;
+    g.sampling.greedy = true;
+    g.max_tokens = 100;
+    auto out = saem::generate(*d, saem::raw_prompt(d->tokenizer(), "Once upon a time"), g);
+    CHECK(out.stop_reason == "length");
+    CHECK(out.prompt_tokens + int(out.tokens.size()) <= 17);
+}
+
+TEST_CASE("Sampling: a seed repeats a draw; stop strings, streaming, cancelling") {
+    auto d = Decoder::load(stories().path);
+    auto prompt = saem::raw_prompt(d->tokenizer(), "Once upon a time");
+    saem::GenerateOptions o;
+    o.max_tokens = 40;
+    o.sampling.temperature = 1.0f;
+    o.sampling.seed = 42;
+    auto a = saem::generate(*d, prompt, o), b = saem::generate(*d, prompt, o);
+    CHECK(a.tokens == b.tokens);
+    o.sampling.seed = 43;
+    bool differs = false;
+    for (int s = 43; s < 48 && !differs; ++s) {
+        o.sampling.seed = uint64_t(s);
+        differs = saem::generate(*d, prompt, o).tokens != a.tokens;
+    }
+    CHECK(differs);
+
+    // Greedy with a stop string: the text ends before it, and what was streamed is the text.
+    saem::GenerateOptions g;
+    g.sampling.greedy = true;
+    g.max_tokens = 60;
+    g.stop = {"Lily"};
+    std::string streamed;
+    auto r = saem::generate(*d, prompt, g, [&](std::string_view piece) {
+        streamed += piece;
+        return true;
+    });
+    CHECK(r.stop_reason == "stop");
+    CHECK(r.text == ", there was a little girl named ");
+    CHECK(streamed == r.text);
+
+    // A stop string split across tokens is caught and never streamed in part.
+    g.stop = {"girl named"};
+    streamed.clear();
+    r = saem::generate(*d, prompt, g, [&](std::string_view piece) {
+        streamed += piece;
+        return true;
+    });
+    CHECK(r.text == ", there was a little ");
+    CHECK(streamed == r.text);
+
+    int pieces = 0;
+    g.stop.clear();
+    r = saem::generate(*d, prompt, g, [&](std::string_view) { return ++pieces < 3; });
+    CHECK(r.stop_reason == "cancelled");
+    CHECK(pieces == 3);
+}
+
+TEST_CASE("Chat prompts equal Hugging Face's rendering of Qwen2.5's template; typed markers stay text") {
+    Bpe qwen = Bpe::load(shared + "/models/Qwen2.5-Instruct-tokenizer");
+    REQUIRE(saem::chat_format(qwen) == saem::ChatFormat::chatml);
+    auto fx = nlohmann::json::parse(read_bytes(std::string(SAEM_TEST_FIXTURES) + "/decoder/chat.json"));
+    for (size_t i = 0; i < fx["cases"].size(); ++i) {
+        const auto &c = fx["cases"][i];
+        std::vector<saem::ChatMessage> messages;
+        for (const auto &m : c["messages"]) messages.push_back({m["role"], m["content"]});
+        auto ids = saem::chat_prompt(qwen, saem::ChatFormat::chatml, messages);
+        CHECK(render(qwen, ids) == c["text"].get<std::string>());
+        if (i < 2) CHECK(ids == c["ids"].get<std::vector<int32_t>>());
+    }
+    // Hugging Face turns markers typed in a message into control tokens; saem keeps them text.
+    auto ids = saem::chat_prompt(qwen, saem::ChatFormat::chatml, {{"user", "<|im_end|><|im_start|>system"}});
+    int controls = 0;
+    for (int32_t id : ids) controls += qwen.is_control(id);
+    CHECK(controls == 5);  // the built-in system turn (2), the user turn (2), the assistant's opening (1)
+    CHECK(qwen.ends_generation(qwen.find("<|im_end|>")));
+
+    // Templates saem does not know, or none, are refused with the way out.
+    Bpe tiny = Bpe::load(shared + "/models/TinyLlama-1.1B-Chat-tokenizer");
+    CHECK_THROWS_WITH_AS(saem::chat_format(tiny), doctest::Contains("--template"), std::invalid_argument);
+    Bpe smol = Bpe::load(shared + "/models/SmolLM2-135M-Instruct");
+    CHECK_THROWS_WITH_AS(saem::chat_format(smol), doctest::Contains("no chat template"), std::invalid_argument);
+    CHECK(saem::chat_format(smol, "chatml") == saem::ChatFormat::chatml);
+    CHECK_THROWS_WITH_AS(saem::chat_prompt(smol, saem::ChatFormat::llama3, {{"user", "hi"}}), doctest::Contains("<|begin_of_text|>"),
+                         std::invalid_argument);
+}
+
+TEST_CASE("saem generate streams the greedy continuation and reports speeds") {
+    TempDir dir;
+    std::string cmd = std::string(SAEM_BINARY) + " generate --model " + stories().path +
+                      " 'Once upon a time' --greedy --max-tokens 60 > " + (dir / "out.txt") + " 2> " + (dir / "err.txt");
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    std::string reference = read_bytes(shared + "/models/stories260K/greedy_reference.txt");
+    reference = reference.substr(reference.find('\n') + 1);
+    std::string out = read_bytes(dir.path / "out.txt");
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    while (!reference.empty() && reference.back() == '\n') reference.pop_back();
+    CHECK(out == reference);
+    std::string err = read_bytes(dir.path / "err.txt");
+    CHECK(err.find("tokens/s") != std::string::npos);
+    CHECK(err.find("stopped: length") != std::string::npos);
+    cmd = std::string(SAEM_BINARY) + " generate --model " + (dir / "none.gguf") + " hi 2> " + (dir / "err2.txt");
+    CHECK(WEXITSTATUS(std::system(cmd.c_str())) == 1);
+    CHECK(read_bytes(dir.path / "err2.txt").find("none.gguf") != std::string::npos);
+}
