@@ -24,7 +24,9 @@ usage:
   saem search "QUERY" [--db FILE] [--k N] [--mode lexical|dense|hybrid] [--encoder PATH]
                  [--mmr LAMBDA] [--rerank PATH] [--path PREFIX] [--meta KEY=VALUE]... [--json]
   saem ask "QUESTION" [--db FILE] [--k N] [--mode ...] [--encoder PATH] [--rerank PATH] [--path PREFIX]
-                 [--meta KEY=VALUE]... [--json]
+                 [--meta KEY=VALUE]... [--json] [--model FILE.gguf [generation flags as for generate]]
+                 without --model (or SAEM_MODEL) the answer quotes the best sentences, with it a
+                 decoder writes the answer from the retrieved sources, streaming, with [n] citations
   saem serve [--db FILE] [--host 127.0.0.1] [--port 8080] [--max-body-mb 32] [--encoder PATH | --no-encoder]
                  [--rerank PATH]
   saem eval beir DIR [--db FILE] [--split test] [--mode lexical|dense|hybrid] [--encoder PATH]
@@ -223,6 +225,33 @@ int cmd_search(const Args &a) {
     return 0;
 }
 
+// The decoder of --model, else $SAEM_MODEL; null when neither is set.
+std::unique_ptr<saem::nn::Decoder> decoder_for(const Args &a) {
+    std::string path = a.get("model");
+    if (path.empty())
+        if (const char *env = std::getenv("SAEM_MODEL")) path = env;
+    if (path.empty()) return nullptr;
+    saem::nn::DecoderOptions dopt;
+    dopt.threads = a.get_int("threads", 0, 0, 1024);
+    dopt.context = a.get_int("context", dopt.context, 0, 1 << 20);
+    return saem::nn::Decoder::load(path, dopt);
+}
+
+saem::GenerateOptions generation_from(const Args &a, int max_tokens) {
+    saem::GenerateOptions o;
+    o.max_tokens = a.get_int("max-tokens", max_tokens, 1, 1 << 20);
+    o.stop = a.all("stop");
+    auto &s = o.sampling;
+    s.greedy = a.flags.count("greedy") > 0;
+    s.seed = uint64_t(a.get_int("seed", 0, 0, 2147483647));
+    s.temperature = get_float(a, "temperature", s.temperature, 0, 100);
+    s.top_k = a.get_int("top-k", s.top_k, 0, 1 << 30);
+    s.top_p = get_float(a, "top-p", s.top_p, 0, 1);
+    s.min_p = get_float(a, "min-p", s.min_p, 0, 1);
+    s.repeat_penalty = get_float(a, "repeat-penalty", s.repeat_penalty, 0.01f, 100);
+    return o;
+}
+
 int cmd_ask(const Args &a) {
     if (a.positional.size() != 1) throw std::invalid_argument("ask takes one quoted question");
     saem::Store store(a.get("db", "saem.db"));
@@ -235,14 +264,30 @@ int cmd_ask(const Args &a) {
     ao.embedder = so.embedder;
     auto reranker = reranker_for(a);
     ao.reranker = reranker.get();
-    saem::Answer ans = saem::answer_extractive(store, a.positional[0], ao);
-    if (a.flags.count("json")) {
+    auto decoder = decoder_for(a);
+    saem::Answer ans;
+    const bool json_out = a.flags.count("json") > 0;
+    if (decoder) {
+        saem::GeneratedAnswerOptions go;
+        go.generation = generation_from(a, 512);
+        go.chat_template = a.get("template");
+        // The answer streams as it is generated; the sources follow it.
+        ans = saem::answer_generated(store, *decoder, a.positional[0], ao, go, [&](std::string_view piece) {
+            if (!json_out) std::cout << piece << std::flush;
+            return true;
+        });
+        if (!json_out && !ans.found) std::cout << ans.text;
+    } else {
+        ans = saem::answer_extractive(store, a.positional[0], ao);
+        if (!json_out) std::cout << ans.text;
+    }
+    if (json_out) {
         json out = saem::to_json(ans);
         out["question"] = a.positional[0];
         std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
         return 0;
     }
-    std::cout << ans.text << "\n";
+    std::cout << "\n";
     if (!ans.citations.empty()) {
         std::cout << "\nSources:\n";
         for (const auto &c : ans.citations) {
@@ -343,13 +388,9 @@ int cmd_tokenize(const Args &a) {
 }
 
 int cmd_generate(const Args &a) {
-    std::string path = a.get("model");
-    if (path.empty()) throw std::invalid_argument("generate needs --model FILE.gguf");
     if (a.positional.size() != 1) throw std::invalid_argument("generate takes one prompt (quote it)");
-    saem::nn::DecoderOptions dopt;
-    dopt.threads = a.get_int("threads", 0, 0, 1024);
-    dopt.context = a.get_int("context", dopt.context, 0, 1 << 20);
-    auto decoder = saem::nn::Decoder::load(path, dopt);
+    auto decoder = decoder_for(a);
+    if (!decoder) throw std::invalid_argument("generate needs --model FILE.gguf (or SAEM_MODEL)");
     const auto &bpe = decoder->tokenizer();
     std::vector<int32_t> prompt;
     if (a.flags.count("chat")) {
@@ -362,17 +403,7 @@ int cmd_generate(const Args &a) {
         prompt = saem::raw_prompt(bpe, a.positional[0]);
         std::cout << a.positional[0] << std::flush;
     }
-    saem::GenerateOptions o;
-    o.max_tokens = a.get_int("max-tokens", o.max_tokens, 1, 1 << 20);
-    o.stop = a.all("stop");
-    auto &s = o.sampling;
-    s.greedy = a.flags.count("greedy") > 0;
-    s.seed = uint64_t(a.get_int("seed", 0, 0, 2147483647));
-    s.temperature = get_float(a, "temperature", s.temperature, 0, 100);
-    s.top_k = a.get_int("top-k", s.top_k, 0, 1 << 30);
-    s.top_p = get_float(a, "top-p", s.top_p, 0, 1);
-    s.min_p = get_float(a, "min-p", s.min_p, 0, 1);
-    s.repeat_penalty = get_float(a, "repeat-penalty", s.repeat_penalty, 0.01f, 100);
+    saem::GenerateOptions o = generation_from(a, 256);
     std::cerr << "saem: " << decoder->describe() << '\n';
     auto g = saem::generate(*decoder, prompt, o, [](std::string_view piece) {
         std::cout << piece << std::flush;

@@ -112,4 +112,19 @@ const char *chat_format_name(ChatFormat f);
 // given.
 std::vector<int32_t> chat_prompt(const nn::Bpe &bpe, ChatFormat format, const std::vector<ChatMessage> &messages);
 
+// ---- Answers from a decoder -------------------------------------------------------------------------
+
+struct GeneratedAnswerOptions {
+    GenerateOptions generation;
+    std::string chat_template;  // "", "chatml", "llama3": see chat_format()
+};
+
+// Retrieves as answer_extractive does, numbers the chunks as sources, puts as many as the
+// model's context allows (after the question and max_tokens of answer) into a prompt that asks for
+// an answer from those sources only with [n] citations, and streams the model's answer to on_text.
+// A model without a chat template gets the same instructions as plain text. Citations are the
+// sources the answer cites ([n] markers), or every source given when it cites none.
+Answer answer_generated(Store &store, nn::Decoder &decoder, const std::string &question, const AnswerOptions &retrieval,
+                        const GeneratedAnswerOptions &options, const TextSink &on_text = {});
+
 }  // namespace saem

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "generator/generator.h"
+#include "ingest/ingest.h"
 #include "helpers.h"
 #include "nn/internal.h"
 #include "nn/kernels.h"
@@ -249,4 +250,44 @@ TEST_CASE("saem generate streams the greedy continuation and reports speeds") {
     cmd = std::string(SAEM_BINARY) + " generate --model " + (dir / "none.gguf") + " hi 2> " + (dir / "err2.txt");
     CHECK(WEXITSTATUS(std::system(cmd.c_str())) == 1);
     CHECK(read_bytes(dir.path / "err2.txt").find("none.gguf") != std::string::npos);
+}
+
+TEST_CASE("Answers from a decoder: sources fit the context, citations, no model call without sources") {
+    TempDir dir;
+    saem::Store store(dir / "rag.db");
+    saem::IndexOptions io;
+    std::ostringstream log;
+    saem::index_folder(store, std::string(SAEM_SOURCE_DIR) + "/samples", io, log);
+    DecoderOptions o;
+    o.context = 512;
+    auto d = Decoder::load(stories().path, o);
+    saem::AnswerOptions ro;
+    ro.k = 5;
+    saem::GeneratedAnswerOptions go;
+    go.generation.sampling.greedy = true;
+    go.generation.max_tokens = 16;
+    go.chat_template = "";  // stories260K has no chat template: plain-text instructions
+    std::string streamed;
+    auto a = saem::answer_generated(store, *d, "How does BM25 rank documents?", ro, go, [&](std::string_view p) {
+        streamed += p;
+        return true;
+    });
+    CHECK(a.found);
+    CHECK(a.method == "generated");
+    CHECK(streamed == a.text);
+    REQUIRE(!a.citations.empty());
+    CHECK(a.citations[0].path.find("ranking.html") != std::string::npos);
+    CHECK(a.note.find("retrieved sources") != std::string::npos);
+    // A 512-token context holds fewer sources than were retrieved; a bigger answer budget fewer still.
+    go.generation.max_tokens = 250;
+    auto b = saem::answer_generated(store, *d, "How does BM25 rank documents?", ro, go);
+    CHECK(b.citations.size() <= a.citations.size());
+    go.generation.max_tokens = 510;
+    CHECK_THROWS_AS(saem::answer_generated(store, *d, "How does BM25 rank documents?", ro, go), ContextError);
+    go.generation.max_tokens = 16;
+    auto none = saem::answer_generated(store, *d, "zzzqqq xylophone", ro, go);
+    CHECK_FALSE(none.found);
+    CHECK(none.note.find("not asked") != std::string::npos);
+    go.chat_template = "chatml";  // asked for, but the vocabulary has no ChatML markers
+    CHECK_THROWS_AS(saem::answer_generated(store, *d, "How does BM25 rank documents?", ro, go), std::invalid_argument);
 }
