@@ -279,7 +279,7 @@ TEST_CASE("Answers from a decoder: sources fit the context, citations, no model 
     CHECK(a.citations[0].path.find("ranking.html") != std::string::npos);
     CHECK(a.note.find("retrieved sources") != std::string::npos);
     // A 512-token context holds fewer sources than were retrieved; a bigger answer budget fewer still.
-    go.generation.max_tokens = 250;
+    go.generation.max_tokens = 48;
     auto b = saem::answer_generated(store, *d, "How does BM25 rank documents?", ro, go);
     CHECK(b.citations.size() <= a.citations.size());
     go.generation.max_tokens = 510;
