@@ -291,3 +291,53 @@ TEST_CASE("Answers from a decoder: sources fit the context, citations, no model 
     go.chat_template = "chatml";  // asked for, but the vocabulary has no ChatML markers
     CHECK_THROWS_AS(saem::answer_generated(store, *d, "How does BM25 rank documents?", ro, go), std::invalid_argument);
 }
+
+TEST_CASE("Llama 3 chat layout, on a byte-level vocabulary with Llama 3's special tokens") {
+    // No Llama 3 tokenizer is on hand: a GGUF vocabulary of the 256 byte characters, a few merges and
+    // the Llama 3 markers stands in; the layout is the one Meta publishes (and llama.cpp's "llama3").
+    TempDir dir;
+    std::vector<std::string> tokens;
+    std::vector<int32_t> types;
+    {
+        // GPT-2's byte characters, in byte order.
+        int next = 256;
+        for (int b = 0; b < 256; ++b) {
+            bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
+            int cp = printable ? b : next++;
+            std::string s;
+            if (cp < 0x80) s += char(cp);
+            else if (cp < 0x800) s += char(0xC0 | (cp >> 6)), s += char(0x80 | (cp & 0x3F));
+            tokens.push_back(s);
+            types.push_back(1);
+        }
+    }
+    tokens.push_back("hi");
+    types.push_back(1);
+    for (const char *special : {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}) {
+        tokens.push_back(special);
+        types.push_back(3);
+    }
+    GgufWriter w;
+    w.add("general.architecture", "llama");
+    w.add("tokenizer.ggml.model", "gpt2");
+    w.add("tokenizer.ggml.pre", "llama-bpe");
+    w.add("tokenizer.ggml.tokens", tokens);
+    w.add_i32s("tokenizer.ggml.token_type", types);
+    w.add("tokenizer.ggml.merges", std::vector<std::string>{"h i"});
+    w.add_u32("tokenizer.ggml.bos_token_id", 257);
+    w.add_u32("tokenizer.ggml.eos_token_id", 261);
+    w.add_bool("tokenizer.ggml.add_bos_token", true);
+    w.add("tokenizer.chat_template", "{{- bos_token }}{%- for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>...");
+    w.write(dir / "llama3-vocab.gguf");
+    Bpe bpe = Bpe::load(dir / "llama3-vocab.gguf");
+    CHECK(bpe.pre == Bpe::Pre::Llama3);
+    REQUIRE(saem::chat_format(bpe) == saem::ChatFormat::llama3);
+    auto ids = saem::chat_prompt(bpe, saem::ChatFormat::llama3, {{"system", "Be brief."}, {"user", "hi"}});
+    CHECK(render(bpe, ids) ==
+          "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+          "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+    CHECK(ids.front() == bpe.bos_id);
+    CHECK(std::count(ids.begin(), ids.end(), bpe.bos_id) == 1);  // the template's BOS, not a second one
+    CHECK(bpe.ends_generation(bpe.find("<|eot_id|>")));
+    CHECK(std::find(ids.begin(), ids.end(), 256) != ids.end());  // "hi" merged (llama-bpe ignores merges for whole words in the vocabulary)
+}
