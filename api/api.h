@@ -50,6 +50,10 @@ struct ServerOptions {
     std::shared_ptr<const nn::Embedder> embedder;  // dense and hybrid search, and new documents' vectors
     std::string embedder_path;
     std::shared_ptr<const nn::Reranker> reranker;  // used when a request asks for "rerank": true
+    // /v1/ask answers with this decoder when set (one request at a time: it holds one sequence).
+    std::shared_ptr<nn::Decoder> decoder;
+    std::string chat_template;  // "", "chatml", "llama3"
+    int max_answer_tokens = 512;
 };
 
 // The HTTP API over one index file. Each request opens its own connection to the store, so

@@ -28,7 +28,7 @@ usage:
                  without --model (or SAEM_MODEL) the answer quotes the best sentences, with it a
                  decoder writes the answer from the retrieved sources, streaming, with [n] citations
   saem serve [--db FILE] [--host 127.0.0.1] [--port 8080] [--max-body-mb 32] [--encoder PATH | --no-encoder]
-                 [--rerank PATH]
+                 [--rerank PATH] [--model FILE.gguf [--template T] [--max-tokens 512] [--threads N] [--context N]]
   saem eval beir DIR [--db FILE] [--split test] [--mode lexical|dense|hybrid] [--encoder PATH]
                  [--keep-identical-ids] [--json]
   saem reembed --encoder PATH [--db FILE]    replace every vector with ones from another encoder
@@ -314,6 +314,12 @@ int cmd_serve(const Args &a) {
         so.embedder_path = enc.path;
     }
     if (a.options.count("rerank")) so.reranker = saem::nn::load_reranker(a.get("rerank"));
+    so.decoder = decoder_for(a);
+    if (so.decoder) {
+        std::cerr << "decoder: " << so.decoder->describe() << '\n';
+        so.chat_template = a.get("template");
+        so.max_answer_tokens = a.get_int("max-tokens", so.max_answer_tokens, 1, 8192);
+    }
     so.max_body_bytes = size_t(a.get_int("max-body-mb", 32, 1, 4096)) << 20;
     std::string host = a.get("host", "127.0.0.1");
     int port = a.get_int("port", 8080, 0, 65535);

@@ -41,6 +41,22 @@ std::string required_string(const json &body, const char *field) {
     return it->get<std::string>();
 }
 
+double bounded_number(const json &body, const char *field, double fallback, double lo, double hi) {
+    auto it = body.find(field);
+    if (it == body.end() || it->is_null()) return fallback;
+    if (!it->is_number() || it->get<double>() < lo || it->get<double>() > hi)
+        throw HttpError{400, "invalid_field",
+                        std::string("'") + field + "' must be a number from " + std::to_string(lo) + " to " + std::to_string(hi)};
+    return it->get<double>();
+}
+
+bool optional_bool(const json &body, const char *field, bool fallback) {
+    auto it = body.find(field);
+    if (it == body.end() || it->is_null()) return fallback;
+    if (!it->is_boolean()) throw HttpError{400, "invalid_field", std::string("'") + field + "' must be true or false"};
+    return it->get<bool>();
+}
+
 int bounded_int(const json &body, const char *field, int fallback, int lo, int hi) {
     auto it = body.find(field);
     if (it == body.end() || it->is_null()) return fallback;
@@ -106,6 +122,7 @@ struct Server::Impl {
     ServerOptions opt;
     httplib::Server http;
     std::mutex write_mutex;
+    std::mutex decoder_mutex;  // the decoder holds one sequence
 
     // Wraps a route: JSON errors with a stable shape whatever goes wrong inside.
     httplib::Server::Handler route(std::function<void(const httplib::Request &, httplib::Response &)> fn) {
@@ -118,10 +135,75 @@ struct Server::Impl {
                 send_error(res, 422, "unprocessable_document", e.what());
             } catch (const StoreError &e) {
                 send_error(res, 400, "invalid_request", e.what());
+            } catch (const nn::ContextError &e) {
+                send_error(res, 400, "context_exceeded", e.what());
             } catch (const std::exception &e) {
                 send_error(res, 500, "internal", e.what());
             }
         };
+    }
+
+    // /v1/ask: extractive without a decoder (or with "method": "extractive"), else generated from
+    // the retrieved sources; "stream": true sends the generated answer as server-sent events:
+    // "data: {"text": piece}" per piece, then "event: done" with the whole answer's JSON (or
+    // "event: error" with the error's).
+    void ask(const httplib::Request &req, httplib::Response &res) {
+        json body = parse_body(req);
+        AnswerOptions ao;
+        std::string question = required_string(body, "question");
+        ao.k = bounded_int(body, "k", ao.k, 1, 100);
+        std::string method = body.value("method", opt.decoder ? "generated" : "extractive");
+        if (method != "generated" && method != "extractive")
+            throw HttpError{400, "invalid_field", "'method' must be \"generated\" or \"extractive\""};
+        if (method == "generated" && !opt.decoder)
+            throw HttpError{400, "no_generator", "the server has no decoder model (start it with --model FILE.gguf)"};
+        GeneratedAnswerOptions go;
+        go.chat_template = opt.chat_template;
+        go.generation.max_tokens = bounded_int(body, "max_tokens", opt.max_answer_tokens, 1, 8192);
+        auto &sampling = go.generation.sampling;
+        sampling.temperature = float(bounded_number(body, "temperature", 0.0, 0.0, 100.0));  // greedy unless asked
+        sampling.seed = uint64_t(bounded_int(body, "seed", 0, 0, 2147483647));
+        const bool stream = optional_bool(body, "stream", false);
+        if (stream && method != "generated") throw HttpError{400, "invalid_field", "'stream' needs a generated answer"};
+        auto store = std::make_shared<Store>(opt.db);
+        SearchOptions so = retrieval_fields(body, *store, opt.embedder.get(), opt.reranker.get());
+        ao.filter = so.filter;
+        ao.mode = so.mode;
+        ao.embedder = so.embedder;
+        ao.reranker = so.reranker;
+        if (method == "extractive") {
+            json out = to_json(answer_extractive(*store, question, ao));
+            out["question"] = question;
+            if (opt.decoder) out["note"] = "Extractive, as asked: the most relevant sentences, quoted verbatim.";
+            return send_json(res, 200, out);
+        }
+        if (!stream) {
+            std::lock_guard<std::mutex> lock(decoder_mutex);
+            json out = to_json(answer_generated(*store, *opt.decoder, question, ao, go));
+            out["question"] = question;
+            return send_json(res, 200, out);
+        }
+        res.set_header("Cache-Control", "no-cache");
+        res.set_chunked_content_provider("text/event-stream", [this, store, question, ao, go](size_t, httplib::DataSink &sink) {
+            auto event = [&](const char *name, const json &data) {
+                std::string e = (name ? std::string("event: ") + name + "\n" : std::string()) + "data: " + dump(data) + "\n\n";
+                return sink.write(e.data(), e.size());
+            };
+            try {
+                std::lock_guard<std::mutex> lock(decoder_mutex);
+                // A client that goes away cancels the generation at the next piece.
+                Answer a = answer_generated(*store, *opt.decoder, question, ao, go,
+                                            [&](std::string_view piece) { return event(nullptr, {{"text", std::string(piece)}}); });
+                json out = to_json(a);
+                out["question"] = question;
+                event("done", out);
+            } catch (const std::exception &e) {
+                event("error", {{"error", {{"code", dynamic_cast<const nn::ContextError *>(&e) ? "context_exceeded" : "internal"},
+                                           {"message", e.what()}}}});
+            }
+            sink.done();
+            return true;
+        });
     }
 
     void install() {
@@ -154,21 +236,7 @@ struct Server::Impl {
             send_json(res, 200, {{"query", query}, {"mode", mode_name(so.mode)}, {"hits", hits}});
         }));
 
-        http.Post("/v1/ask", route([this](const auto &req, auto &res) {
-            json body = parse_body(req);
-            AnswerOptions ao;
-            std::string question = required_string(body, "question");
-            ao.k = bounded_int(body, "k", ao.k, 1, 100);
-            Store store(opt.db);
-            SearchOptions so = retrieval_fields(body, store, opt.embedder.get(), opt.reranker.get());
-            ao.filter = so.filter;
-            ao.mode = so.mode;
-            ao.embedder = so.embedder;
-            ao.reranker = so.reranker;
-            json out = to_json(answer_extractive(store, question, ao));
-            out["question"] = question;
-            send_json(res, 200, out);
-        }));
+        http.Post("/v1/ask", route([this](const auto &req, auto &res) { ask(req, res); }));
 
         http.Post("/v1/documents", route([this](const auto &req, auto &res) { add_document(req, res); }));
 

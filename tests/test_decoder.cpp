@@ -4,15 +4,19 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include "api/api.h"
 #include "generator/generator.h"
 #include "ingest/ingest.h"
 #include "helpers.h"
 #include "nn/internal.h"
 #include "nn/kernels.h"
 
+#include <httplib.h>
+
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <thread>
 
 using namespace saem::nn;
 
@@ -340,4 +344,80 @@ TEST_CASE("Llama 3 chat layout, on a byte-level vocabulary with Llama 3's specia
     CHECK(std::count(ids.begin(), ids.end(), bpe.bos_id) == 1);  // the template's BOS, not a second one
     CHECK(bpe.ends_generation(bpe.find("<|eot_id|>")));
     CHECK(std::find(ids.begin(), ids.end(), 256) != ids.end());  // "hi" merged (llama-bpe ignores merges for whole words in the vocabulary)
+}
+
+TEST_CASE("HTTP /v1/ask with a decoder: a generated answer, or server-sent events as it is generated") {
+    TempDir dir;
+    {
+        saem::Store store(dir / "h.db");
+        std::ostringstream log;
+        saem::index_folder(store, std::string(SAEM_SOURCE_DIR) + "/samples", saem::IndexOptions{}, log);
+    }
+    saem::ServerOptions so;
+    so.db = dir / "h.db";
+    DecoderOptions dopt;
+    dopt.context = 512;
+    so.decoder = Decoder::load(stories().path, dopt);
+    so.max_answer_tokens = 24;
+    saem::Server server(so);
+    int port = server.bind("127.0.0.1", 0);
+    REQUIRE(port > 0);
+    std::thread thread([&] { server.listen(); });
+    httplib::Client client("127.0.0.1", port);
+    client.set_read_timeout(30, 0);
+    const std::string q = R"({"question": "How does BM25 rank documents?", "k": 3)";
+
+    auto r = client.Post("/v1/ask", q + "}", "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    auto j = nlohmann::json::parse(r->body);
+    CHECK(j["method"] == "generated");
+    CHECK(j["found"] == true);
+    CHECK(!j["citations"].empty());
+
+    // Streamed: the pieces add up to the answer the closing event carries.
+    r = client.Post("/v1/ask", q + R"(, "stream": true})", "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->get_header_value("Content-Type").find("text/event-stream") == 0);
+    std::string pieces, done;
+    std::istringstream events(r->body);
+    std::string line, event;
+    while (std::getline(events, line)) {
+        if (line.rfind("event: ", 0) == 0) event = line.substr(7);
+        if (line.rfind("data: ", 0) != 0) continue;
+        auto data = nlohmann::json::parse(line.substr(6));
+        if (event == "done") done = data["answer"];
+        else pieces += data["text"].get<std::string>();
+        event.clear();
+    }
+    CHECK(!done.empty());
+    CHECK(pieces == done);
+
+    r = client.Post("/v1/ask", q + R"(, "method": "extractive"})", "application/json");
+    REQUIRE(r);
+    CHECK(nlohmann::json::parse(r->body)["method"] == "extractive");
+    r = client.Post("/v1/ask", q + R"(, "max_tokens": 600})", "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK(nlohmann::json::parse(r->body)["error"]["code"] == "context_exceeded");
+    r = client.Post("/v1/ask", q + R"(, "temperature": "hot"})", "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    server.stop();
+    thread.join();
+
+    // Without a decoder, asking for a generated answer says what is missing.
+    saem::ServerOptions plain;
+    plain.db = dir / "h.db";
+    saem::Server bare(plain);
+    port = bare.bind("127.0.0.1", 0);
+    std::thread t2([&] { bare.listen(); });
+    httplib::Client c2("127.0.0.1", port);
+    r = c2.Post("/v1/ask", q + R"(, "method": "generated"})", "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK(nlohmann::json::parse(r->body)["error"]["code"] == "no_generator");
+    bare.stop();
+    t2.join();
 }
