@@ -401,6 +401,7 @@ int cmd_generate(const Args &a) {
     std::vector<int32_t> prompt;
     if (a.flags.count("chat")) {
         auto format = saem::chat_format(bpe, a.get("template"));
+        std::cerr << "saem: chat template " << saem::chat_format_name(format) << '\n';
         std::vector<saem::ChatMessage> messages;
         if (!a.get("system").empty()) messages.push_back({"system", a.get("system")});
         messages.push_back({"user", a.positional[0]});

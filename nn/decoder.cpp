@@ -52,6 +52,8 @@ void read_common_hparams(const Gguf &g, const std::string &p, DecoderHparams &hp
                          std::to_string(hp.n_head_kv) + " key/value heads");
     if (int(g.get_number(p + ".attention.value_length", hp.head_dim)) != hp.head_dim)
         throw ModelError(g.path() + ": key and value head sizes differ; saem does not run such models");
+    if (hp.head_dim < 1 || hp.head_dim > 512)  // attention keeps a head's query on the stack
+        throw ModelError(g.path() + ": heads of " + std::to_string(hp.head_dim) + " dimensions are not supported (at most 512)");
     if (hp.n_rot > hp.head_dim || hp.n_rot % 2) throw ModelError(g.path() + ": rope.dimension_count " + std::to_string(hp.n_rot) + " does not fit the head");
 }
 
@@ -133,7 +135,7 @@ public:
         note(w_.output);
         return hp.arch + " " + std::to_string(hp.n_layer) + " layers, " + std::to_string(hp.n_embd) + " wide, " +
                std::to_string(hp.n_head) + "/" + std::to_string(hp.n_head_kv) + " heads, vocab " + std::to_string(hp.n_vocab) +
-               ", " + types + ", context " + std::to_string(ctx_) + " of " + std::to_string(hp.n_ctx_train) + ", " +
+               ", " + types + ", " + bpe_.pre_name() + " tokenizer, context " + std::to_string(ctx_) + " of " + std::to_string(hp.n_ctx_train) + ", " +
                k_.isa + " kernels, " + std::to_string(pool_.size()) + " threads";
     }
 

@@ -236,8 +236,8 @@ public:
     static Bpe from_gguf(const Gguf &gguf);
     // tokenizer.json (model.type BPE) with tokenizer_config.json beside it when present.
     static Bpe from_tokenizer_json(const std::string &path);
-    // vocab.json + merges.txt (byte-level), the pre-tokenizer named by tokenizer_config.json's
-    // tokenizer_class (Qwen2Tokenizer, GPT2Tokenizer) unless given.
+    // vocab.json + merges.txt (byte-level) with the given pre-tokenizer (load() takes it from
+    // tokenizer_config.json's tokenizer_class: Qwen2Tokenizer, else GPT2Tokenizer's gpt2).
     static Bpe from_vocab_merges(const std::string &vocab_json, const std::string &merges_txt, Pre pre);
     // A .gguf file, a tokenizer.json, or a folder holding tokenizer.json or vocab.json + merges.txt.
     static Bpe load(const std::string &path);
@@ -256,7 +256,7 @@ public:
     bool ends_generation(int32_t id) const;
     size_t vocab_size() const { return tokens_.size(); }
     const std::string &token(int32_t id) const { return tokens_.at(size_t(id)); }
-    const char *pre_name() const;
+    const char *pre_name() const;  // "smollm", "qwen2", ..., "sentencepiece"
 
     Kind kind = Kind::ByteLevel;
     Pre pre = Pre::Gpt2;
@@ -285,13 +285,6 @@ private:
     std::vector<int32_t> end_ids_;
 };
 
-// Counts tokens with a decoder's tokenizer, for the chunker and prompt budgets.
-struct BpeCounter final : TokenCounter {
-    explicit BpeCounter(const Bpe &b) : bpe(b) {}
-    size_t count(std::string_view text) const override { return bpe.encode(text).size(); }
-    const Bpe &bpe;
-};
-
 // ---- Decoders -----------------------------------------------------------------------------------
 
 // A model's context would overflow: the message says how many tokens were asked for and the limit.
@@ -313,7 +306,7 @@ public:
     virtual ~Decoder() = default;
     virtual const Bpe &tokenizer() const = 0;
     virtual std::string architecture() const = 0;
-    // One line: architecture, sizes, tensor types, context, kernels, threads.
+    // One line: architecture, sizes, tensor types, tokenizer, context, kernels, threads.
     virtual std::string describe() const = 0;
     virtual int vocab_size() const = 0;
     virtual int context_length() const = 0;
