@@ -36,46 +36,58 @@ float dot_f16(int64_t n, const void *w, const void *a) {
     return float(sum);
 }
 
+// A Q8_0 activation row: nb float scales (the f16-rounded values, as ggml stores them), then nb
+// blocks of 32 int8.
+struct ActQ8 {
+    const float *d;
+    const int8_t *q;
+    ActQ8(const void *a, int64_t n)
+        : d(static_cast<const float *>(a)), q(reinterpret_cast<const int8_t *>(static_cast<const uint8_t *>(a) + size_t(n / 32) * 4)) {}
+};
+
 float dot_q8_0(int64_t n, const void *w, const void *a) {
-    const uint8_t *x = static_cast<const uint8_t *>(w), *y = static_cast<const uint8_t *>(a);
+    const uint8_t *x = static_cast<const uint8_t *>(w);
+    const ActQ8 y(a, n);
     float sum = 0;
-    for (int64_t b = 0; b < n / 32; ++b, x += 34, y += 34) {
-        const int8_t *qx = reinterpret_cast<const int8_t *>(x + 2), *qy = reinterpret_cast<const int8_t *>(y + 2);
+    for (int64_t b = 0; b < n / 32; ++b, x += 34) {
+        const int8_t *qx = reinterpret_cast<const int8_t *>(x + 2), *qy = y.q + 32 * b;
         int s = 0;
         for (int j = 0; j < 32; ++j) s += qx[j] * qy[j];
-        sum += f16(x) * f16(y) * float(s);
+        sum += f16(x) * y.d[b] * float(s);
     }
     return sum;
 }
 
 float dot_q4_0(int64_t n, const void *w, const void *a) {
-    const uint8_t *x = static_cast<const uint8_t *>(w), *y = static_cast<const uint8_t *>(a);
+    const uint8_t *x = static_cast<const uint8_t *>(w);
+    const ActQ8 y(a, n);
     float sum = 0;
-    for (int64_t b = 0; b < n / 32; ++b, x += 18, y += 34) {
+    for (int64_t b = 0; b < n / 32; ++b, x += 18) {
         const uint8_t *qx = x + 2;
-        const int8_t *qy = reinterpret_cast<const int8_t *>(y + 2);
+        const int8_t *qy = y.q + 32 * b;
         int s = 0;
         for (int j = 0; j < 16; ++j) s += ((qx[j] & 0xF) - 8) * qy[j] + ((qx[j] >> 4) - 8) * qy[j + 16];
-        sum += f16(x) * f16(y) * float(s);
+        sum += f16(x) * y.d[b] * float(s);
     }
     return sum;
 }
 
 float dot_q5_0(int64_t n, const void *w, const void *a) {
-    const uint8_t *x = static_cast<const uint8_t *>(w), *y = static_cast<const uint8_t *>(a);
+    const uint8_t *x = static_cast<const uint8_t *>(w);
+    const ActQ8 y(a, n);
     float sum = 0;
-    for (int64_t b = 0; b < n / 32; ++b, x += 22, y += 34) {
+    for (int64_t b = 0; b < n / 32; ++b, x += 22) {
         uint32_t qh;
         std::memcpy(&qh, x + 2, 4);
         const uint8_t *qx = x + 6;
-        const int8_t *qy = reinterpret_cast<const int8_t *>(y + 2);
+        const int8_t *qy = y.q + 32 * b;
         int s = 0;
         for (int j = 0; j < 16; ++j) {
             int lo = int((qx[j] & 0xF) | (((qh >> j) & 1) << 4)) - 16;
             int hi = int((qx[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
             s += lo * qy[j] + hi * qy[j + 16];
         }
-        sum += f16(x) * f16(y) * float(s);
+        sum += f16(x) * y.d[b] * float(s);
     }
     return sum;
 }
@@ -178,7 +190,7 @@ size_t act_row_bytes(ActFormat f, int64_t n) {
     switch (f) {
     case ActFormat::F32: return size_t(n) * 4;
     case ActFormat::F16: return size_t(n) * 2;
-    case ActFormat::Q8_0: return size_t(n / 32) * 34;
+    case ActFormat::Q8_0: return size_t(n / 32) * 36;
     case ActFormat::Q8_K: return size_t(n / 256) * sizeof(BlockQ8K);
     }
     return 0;
@@ -194,14 +206,14 @@ void quantize_act(ActFormat f, const float *x, int64_t n, void *out) {
         return;
     }
     case ActFormat::Q8_0: {
-        uint8_t *o = static_cast<uint8_t *>(out);
-        for (int64_t b = 0; b < n; b += 32, o += 34) {
+        float *d = static_cast<float *>(out);
+        int8_t *q = reinterpret_cast<int8_t *>(static_cast<uint8_t *>(out) + size_t(n / 32) * 4);
+        for (int64_t b = 0; b < n; b += 32) {
             float amax = 0;
             for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b + j]));
-            float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
-            uint16_t h = float_to_half(d);
-            std::memcpy(o, &h, 2);
-            for (int j = 0; j < 32; ++j) o[2 + j] = uint8_t(int8_t(std::nearbyint(x[b + j] * id)));
+            float id = amax != 0 ? 127.0f / amax : 0.0f;
+            d[b / 32] = half_to_float(float_to_half(amax / 127.0f));
+            for (int j = 0; j < 32; ++j) q[b + j] = int8_t(std::nearbyint(x[b + j] * id));
         }
         return;
     }

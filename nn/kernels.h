@@ -4,8 +4,9 @@
 // Data-layout contract: a weight matrix is a Tensor of shape [rows, n], row-major, each row whole
 // blocks of its type. Activations are float rows of n elements that are first converted to the
 // format the weight type pairs with (ggml's "vec_dot_type"): F32 weights take F32 rows, F16 weights
-// F16 rows, Q8_0/Q4_0/Q5_0 weights Q8_0 rows (32 per block, f16 scale), Q4_K/Q6_K weights Q8_K rows
-// (256 per block, f32 scale, 16 partial sums). Quantising the activation the way llama.cpp does is
+// F16 rows, Q8_0/Q4_0/Q5_0 weights Q8_0 rows (32 per block, a scale rounded to f16 as ggml's; laid
+// out as all the row's scales as floats, then all its int8 blocks, so the kernels read a scale
+// without converting it), Q4_K/Q6_K weights Q8_K rows (256 per block, f32 scale, 16 partial sums). Quantising the activation the way llama.cpp does is
 // what makes saem's logits agree with llama.cpp's to float rounding.
 #pragma once
 

@@ -66,16 +66,19 @@ inline __m256i load256(const void *p) { return _mm256_loadu_si256(static_cast<co
 // 32 values as signed bytes.
 template <int NT, class Unpack>
 inline void blocks32(int64_t n, const uint8_t *w, size_t block, const uint8_t *a, size_t stride, float *out, Unpack unpack) {
+    // Activation rows (kernels.h): nb float scales, then nb blocks of 32 int8.
+    const size_t scales = size_t(n / 32) * 4;
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / 32; ++b, w += block) {
         const __m256i q = unpack(w), aq = _mm256_sign_epi8(q, q);
-        const float dw = f16(w);
+        const __m256 dw = _mm256_set1_ps(f16(w));
         for (int t = 0; t < NT; ++t) {
-            const uint8_t *y = a + size_t(t) * stride + size_t(b) * 34;
-            const __m256i pairs = _mm256_maddubs_epi16(aq, _mm256_sign_epi8(load256(y + 2), q));
+            const uint8_t *row = a + size_t(t) * stride;
+            const __m256i pairs = _mm256_maddubs_epi16(aq, _mm256_sign_epi8(load256(row + scales + 32 * size_t(b)), q));
             const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * f16(y)), p, acc[t]);
+            const __m256 d = _mm256_mul_ps(dw, _mm256_broadcast_ss(reinterpret_cast<const float *>(row) + b));
+            acc[t] = _mm256_fmadd_ps(d, p, acc[t]);
         }
     }
     for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);

@@ -46,8 +46,9 @@ std::vector<float> act_values(ActFormat f, const std::vector<uint8_t> &a, int64_
     if (f == ActFormat::F16)
         for (int64_t i = 0; i < n; ++i) out[size_t(i)] = half_to_float(reinterpret_cast<const uint16_t *>(a.data())[i]);
     if (f == ActFormat::Q8_0) {
-        Tensor t{"act", DType::Q8_0, {n}, a.data(), a.size()};
-        dequantize_row(t, 0, out.data());
+        const float *d = reinterpret_cast<const float *>(a.data());
+        const int8_t *q = reinterpret_cast<const int8_t *>(a.data() + size_t(n / 32) * 4);
+        for (int64_t i = 0; i < n; ++i) out[size_t(i)] = d[i / 32] * float(q[i]);
     }
     if (f == ActFormat::Q8_K)
         for (int64_t b = 0; b < n / 256; ++b) {
