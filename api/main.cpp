@@ -270,6 +270,8 @@ int cmd_ask(const Args &a) {
     if (decoder) {
         saem::GeneratedAnswerOptions go;
         go.generation = generation_from(a, 512);
+        // An answer from sources is greedy unless a temperature is asked for.
+        if (!a.options.count("temperature")) go.generation.sampling.greedy = true;
         go.chat_template = a.get("template");
         // The answer streams as it is generated; the sources follow it.
         ans = saem::answer_generated(store, *decoder, a.positional[0], ao, go, [&](std::string_view piece) {

@@ -88,8 +88,9 @@ size_t incomplete_tail(const std::string &s) {
 }  // namespace
 
 double Generation::generation_tokens_per_second() const {
-    // The first generated token comes out of the prompt pass; the rest are the timed steps.
-    size_t steps = tokens.size() + (stop_reason == "end" || stop_reason == "stop" ? 1 : 0);
+    // The first generated token comes out of the prompt pass; every later one is a timed step. An
+    // end token was sampled but is not in tokens.
+    size_t steps = tokens.size() + (stop_reason == "end" ? 1 : 0);
     return generation_seconds > 0 && steps > 1 ? double(steps - 1) / generation_seconds : 0;
 }
 

@@ -248,8 +248,6 @@ Bpe Bpe::from_tokenizer_json(const std::string &path) {
     if (!byte_level)
         for (size_t i = 0; i < b.tokens_.size(); ++i)
             if (b.tokens_[i].size() == 6 && b.tokens_[i].rfind("<0x", 0) == 0 && b.tokens_[i][5] == '>') b.types_[i] = 6;
-    if (model.contains("unk_token") && model["unk_token"].is_string()) b.unk_id = -1;
-    b.add_bos = false;
     b.index();
     if (model.contains("unk_token") && model["unk_token"].is_string()) b.unk_id = b.find(model["unk_token"]);
     read_config(b, fs::path(path).parent_path(), j["post_processor"]);
@@ -445,12 +443,15 @@ std::vector<int32_t> Bpe::encode(std::string_view text) const {
     std::vector<int32_t> out;
     std::string normalised;
     if (nfc && !text.empty()) {
-        utf8proc_uint8_t *nfc_text = utf8proc_NFC(reinterpret_cast<const utf8proc_uint8_t *>(std::string(text).c_str()));
-        if (nfc_text) {  // null for invalid UTF-8, which is then encoded byte for byte as it is
-            normalised = reinterpret_cast<char *>(nfc_text);
-            std::free(nfc_text);
+        // By length, not as a C string: a NUL inside the text must not cut it short.
+        utf8proc_uint8_t *composed = nullptr;
+        auto len = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t *>(text.data()), utf8proc_ssize_t(text.size()), &composed,
+                                utf8proc_option_t(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+        if (len >= 0) {  // invalid UTF-8 is encoded byte for byte as it is
+            normalised.assign(reinterpret_cast<char *>(composed), size_t(len));
             text = normalised;
         }
+        std::free(composed);
     }
     if (kind == Kind::SentencePiece) {
         if (text.empty()) return out;

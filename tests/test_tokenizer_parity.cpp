@@ -160,6 +160,10 @@ TEST_CASE("Special tokens are never produced from text, and decode inverts encod
     auto l = llama.encode("</s><s> 서울 \xF0\x9F\x99\x82 tabs\tand  spaces");
     CHECK(std::find(l.begin(), l.end(), llama.eos_id) == l.end());
     CHECK(llama.decode(l) == "</s><s> 서울 \xF0\x9F\x99\x82 tabs\tand  spaces");
+    // NFC (Qwen2's normaliser) is applied by length: a NUL does not cut the text short.
+    Bpe qwen = Bpe::load(shared + "/models/Qwen2.5-Instruct-tokenizer");
+    const std::string with_nul("before\0after \u212B", 16);
+    CHECK(qwen.decode(qwen.encode(with_nul)) == std::string("before\0after \u00C5", 15));
     // Bytes no UTF-8 text contains have no piece: they are dropped, never a bad id.
     auto odd = smol.encode("a\xFF\xFE b \xC3");
     CHECK(std::all_of(odd.begin(), odd.end(), [&](int32_t id) { return id >= 0 && size_t(id) < smol.vocab_size(); }));
