@@ -7,10 +7,7 @@
 
 namespace saem {
 
-Answer answer_extractive(Store &store, const std::string &question, const AnswerOptions &opt) {
-    Answer answer;
-    answer.note = "No generator model is configured, so this answer quotes the most relevant sentences verbatim. "
-                  "A generator model would compose a direct answer from the same cited sources.";
+SearchOptions answer_search(const AnswerOptions &opt) {
     SearchOptions so;
     so.k = opt.k;
     so.filter = opt.filter;
@@ -18,7 +15,14 @@ Answer answer_extractive(Store &store, const std::string &question, const Answer
     so.mode = opt.mode;
     so.embedder = opt.embedder;
     so.reranker = opt.reranker;
-    std::vector<Hit> hits = store.search(question, so);
+    return so;
+}
+
+Answer answer_extractive(Store &store, const std::string &question, const AnswerOptions &opt) {
+    Answer answer;
+    answer.note = "No generator model is configured, so this answer quotes the most relevant sentences verbatim. "
+                  "A generator model would compose a direct answer from the same cited sources.";
+    std::vector<Hit> hits = store.search(question, answer_search(opt));
 
     std::map<std::string, double> weight;  // question term -> idf
     for (const auto &t : analyze(question)) weight.emplace(t, 0.0);

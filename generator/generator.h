@@ -48,6 +48,9 @@ struct AnswerOptions {
 
 Answer answer_extractive(Store &store, const std::string &question, const AnswerOptions &options = {});
 
+// The search an answer draws on: k chunks, whole texts (no snippets), filter, mode and models.
+SearchOptions answer_search(const AnswerOptions &options);
+
 // ---- Decoder generation -------------------------------------------------------------------------
 
 struct SamplingOptions {

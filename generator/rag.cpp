@@ -25,14 +25,7 @@ Answer answer_generated(Store &store, nn::Decoder &decoder, const std::string &q
                         const GeneratedAnswerOptions &options, const TextSink &on_text) {
     Answer answer;
     answer.method = "generated";
-    SearchOptions so;
-    so.k = retrieval.k;
-    so.filter = retrieval.filter;
-    so.snippets = false;
-    so.mode = retrieval.mode;
-    so.embedder = retrieval.embedder;
-    so.reranker = retrieval.reranker;
-    std::vector<Hit> hits = store.search(question, so);
+    std::vector<Hit> hits = store.search(question, answer_search(retrieval));
     if (hits.empty()) {
         answer.text = "Nothing relevant to the question was found in the index.";
         answer.note = "No source matched, so the model was not asked.";

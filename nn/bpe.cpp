@@ -122,6 +122,10 @@ void Bpe::index() {
             byte_ids_[b] = find(name);
         }
     }
+}
+
+// After the special token ids are known (GGUF keys or tokenizer_config.json).
+void Bpe::find_end_tokens() {
     end_ids_.clear();
     for (int32_t id : {eos_id, eot_id}) if (id >= 0) end_ids_.push_back(id);
     for (const char *name : {"<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|endoftext|>", "<|end_of_text|>", "</s>"}) {
@@ -164,6 +168,7 @@ Bpe Bpe::from_gguf(const Gguf &g) {
     for (int32_t *special : {&b.bos_id, &b.eos_id, &b.eot_id, &b.unk_id})
         if (*special >= int32_t(n)) throw ModelError(g.path() + ": special token id " + std::to_string(*special) + " is outside the vocabulary");
     b.index();
+    b.find_end_tokens();
     if (b.kind == Kind::ByteLevel) {
         const auto &merges = g.get_strings("tokenizer.ggml.merges");
         for (size_t r = 0; r < merges.size(); ++r) {
@@ -266,7 +271,7 @@ Bpe Bpe::from_tokenizer_json(const std::string &path) {
         }
         b.add_merge(b.find(l), b.find(r), b.find(l + r), rank++);
     }
-    b.index();
+    b.find_end_tokens();
     return b;
 }
 
@@ -308,7 +313,7 @@ Bpe Bpe::from_vocab_merges(const std::string &vocab_json, const std::string &mer
         std::string l = line.substr(0, sp), r = line.substr(sp + 1);
         b.add_merge(b.find(l), b.find(r), b.find(l + r), rank++);
     }
-    b.index();
+    b.find_end_tokens();
     return b;
 }
 

@@ -270,6 +270,7 @@ public:
 
 private:
     void index();
+    void find_end_tokens();
     void add_merge(int32_t left, int32_t right, int32_t merged, float priority);
     void merge_word(std::string_view word, std::vector<int32_t> &out) const;
     std::vector<std::string> tokens_;

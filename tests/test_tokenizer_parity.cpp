@@ -1,6 +1,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include "generator/generator.h"
 #include "helpers.h"
 #include "nn/nn.h"
 #include "parity.h"
@@ -74,16 +75,6 @@ namespace {
 
 using saem::nn::Bpe;
 
-// BOS where the vocabulary asks for it, then the text: what Hugging Face's encode() gives with its
-// post-processor and what llama.cpp feeds a model.
-std::vector<int32_t> model_input(const Bpe &bpe, const std::string &text) {
-    std::vector<int32_t> ids;
-    if (bpe.add_bos && bpe.bos_id >= 0) ids.push_back(bpe.bos_id);
-    auto body = bpe.encode(text);
-    ids.insert(ids.end(), body.begin(), body.end());
-    return ids;
-}
-
 size_t bpe_mismatches(const Bpe &bpe, const std::string &fixture, const std::vector<std::string> &passages) {
     std::ifstream in(fixtures + "/" + fixture);
     REQUIRE_MESSAGE(in, "missing fixture " << fixture);
@@ -92,7 +83,7 @@ size_t bpe_mismatches(const Bpe &bpe, const std::string &fixture, const std::vec
         uint32_t hash;
         in >> hash;
         REQUIRE(i < passages.size());
-        auto ids = model_input(bpe, passages[i]);
+        auto ids = saem::raw_prompt(bpe, passages[i]);  // BOS where the vocabulary wants one, as both references do
         if (ids.size() != count || fingerprint(ids) != hash)
             if (++mismatches <= 3) MESSAGE(fixture << " passage " << i << " differs: " << passages[i].substr(0, 120));
     }

@@ -235,6 +235,14 @@ void write_hparams(GgufWriter &w, const Shape &s, const std::string &what) {
     w.add_f32(a + ".attention.layer_norm_rms_epsilon", s.eps);
 }
 
+// tokenizer_config.json's chat_template beside the tokenizer, else fallback.
+std::string chat_template_of(const std::string &tok_dir, const std::string &fallback) {
+    std::ifstream cfg(tok_dir + "/tokenizer_config.json");
+    if (!cfg) return fallback;
+    auto c = nlohmann::json::parse(cfg);
+    return c.contains("chat_template") && c["chat_template"].is_string() ? c["chat_template"].get<std::string>() : fallback;
+}
+
 // TinyLlama: SentencePiece BPE as llama.cpp's converter writes it (pieces, scores, types).
 void write_sentencepiece_vocab(GgufWriter &w, const std::string &tok_dir) {
     auto pieces = read_sentencepiece(tok_dir + "/tokenizer.model");
@@ -254,10 +262,7 @@ void write_sentencepiece_vocab(GgufWriter &w, const std::string &tok_dir) {
     w.add_u32("tokenizer.ggml.bos_token_id", 1);
     w.add_u32("tokenizer.ggml.eos_token_id", 2);
     w.add_bool("tokenizer.ggml.add_bos_token", true);
-    if (std::ifstream cfg(tok_dir + "/tokenizer_config.json"); cfg) {
-        auto c = nlohmann::json::parse(cfg);
-        if (c.contains("chat_template") && c["chat_template"].is_string()) w.add("tokenizer.chat_template", c["chat_template"].get<std::string>());
-    }
+    if (std::string t = chat_template_of(tok_dir, ""); !t.empty()) w.add("tokenizer.chat_template", t);
 }
 
 void write_vocab(GgufWriter &w, const Shape &s, const std::string &tok_dir) {
@@ -279,11 +284,7 @@ void write_vocab(GgufWriter &w, const Shape &s, const std::string &tok_dir) {
         if (tokens[i].empty()) tokens[i] = "[PAD" + std::to_string(i) + "]";
     std::vector<std::string> merges;
     for (auto &m : tj["model"]["merges"]) merges.push_back(m.is_array() ? m[0].get<std::string>() + " " + m[1].get<std::string>() : m.get<std::string>());
-    std::string chat_template = s.chat_template;
-    if (std::ifstream cfg(tok_dir + "/tokenizer_config.json"); cfg) {
-        auto c = nlohmann::json::parse(cfg);
-        if (c.contains("chat_template") && c["chat_template"].is_string()) chat_template = c["chat_template"];
-    }
+    std::string chat_template = chat_template_of(tok_dir, s.chat_template);
     auto id_of = [&](const std::string &t) {
         for (size_t i = 0; i < tokens.size(); ++i)
             if (tokens[i] == t) return uint32_t(i);
