@@ -4,7 +4,8 @@
 
 #include "generator/generator.h"
 #include "ingest/ingest.h"
-#include "retrieval/retrieval.h"
+#include "retrieval/pipeline.h"
+#include "retrieval/store.h"
 
 #include <nlohmann/json.hpp>
 
@@ -18,8 +19,12 @@ nlohmann::json to_json(const Hit &hit);
 nlohmann::json to_json(const Answer &answer);
 nlohmann::json to_json(const DocumentInfo &doc);
 nlohmann::json to_json(const Stats &stats);
-// Parses {"path_prefix": "...", "metadata": {"key": value}}; throws std::invalid_argument.
+// Parses {"path_prefix": "...", "metadata": {"key": value}}; throws RequestError.
 Filter filter_from_json(const nlohmann::json &filter);
+// The retrieval fields every route that searches shares: text_field ("query" or "question"),
+// "k" (1..max_k, default default_k), "mode", "filter", "mmr" (true or a lambda), "rerank".
+// Throws RequestError (missing_field, invalid_field).
+SearchRequest search_request_from_json(const nlohmann::json &body, const char *text_field, int default_k, int max_k);
 
 // ---- Models: which encoder to use.
 struct ModelCandidate {
@@ -57,7 +62,9 @@ struct ServerOptions {
 };
 
 // The HTTP API over one index file. Each request opens its own connection to the store, so
-// readers run while a write is in progress (SQLite WAL); writes are serialised.
+// readers run while a write is in progress (SQLite WAL); writes are serialised. The constructor
+// refuses (RequestError) an encoder other than the one the index's vectors were made with.
+// Threads: construct, bind and listen on one thread; stop() from any thread (a signal handler).
 class Server {
 public:
     explicit Server(ServerOptions options);
@@ -80,9 +87,9 @@ struct BeirOptions {
     double heading_weight = 2.0;
     ChunkOptions chunking;
     SearchMode mode = SearchMode::lexical;
-    const nn::Embedder *embedder = nullptr;
+    std::shared_ptr<const nn::Embedder> embedder;
     std::string embedder_path;
-    SearchOptions search;  // fusion settings for hybrid
+    Fusion fusion;  // for hybrid
 };
 
 struct BeirResult {

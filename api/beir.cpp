@@ -1,5 +1,6 @@
 // BEIR evaluation: index a BEIR folder, run its queries, score with trec_eval's definitions.
 #include "api/api.h"
+#include "retrieval/metrics.h"
 
 #include <unistd.h>
 
@@ -30,6 +31,7 @@ struct TempIndex {
     ~TempIndex() {
         if (path.empty()) return;
         for (const char *suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+        drop_vector_cache(path);
     }
 };
 
@@ -116,19 +118,21 @@ BeirResult eval_beir(const std::string &dir, const BeirOptions &opt, std::ostrea
     }
 
     auto t1 = clock::now();
-    SearchOptions so = opt.search;
-    so.k = 1000;  // chunks; several may belong to one document
-    so.mode = opt.mode;
-    so.embedder = opt.embedder;
-    so.snippets = false;
-    so.heading_weight = opt.heading_weight;
+    Retriever retriever({opt.embedder, nullptr});
+    SearchRequest request;
+    request.k = 1000;  // chunks; several may belong to one document
+    request.mode = opt.mode;
+    request.fusion = opt.fusion;
+    request.snippets = false;
+    request.heading_weight = opt.heading_weight;
     double ndcg = 0, recall = 0, mrr = 0;
     for (const auto &[qid, judged] : qrels) {
         auto q = queries.find(qid);
         if (q == queries.end()) throw std::runtime_error("query " + qid + " is judged in qrels but not in queries.jsonl");
         std::vector<std::string> ranked;
         std::unordered_set<std::string> seen;
-        for (const Hit &h : store.search(q->second, so)) {
+        request.query = q->second;
+        for (const Hit &h : retriever.search(store, request).hits) {
             std::string id = h.path.substr(std::string(doc_prefix).size());
             if (opt.ignore_identical_ids && id == qid) continue;
             if (seen.insert(id).second) ranked.push_back(id);

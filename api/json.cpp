@@ -29,26 +29,64 @@ json to_json(const DocumentInfo &d) {
 }
 
 json to_json(const Stats &s) {
-    return {{"documents", s.documents}, {"chunks", s.chunks}, {"skipped_files", s.skipped},
-            {"db_bytes", s.db_bytes}, {"schema_version", s.schema_version}};
+    return {{"documents", s.documents}, {"chunks", s.chunks}, {"skipped_files", s.skipped}, {"vectors", s.vectors},
+            {"encoder", s.encoder}, {"vector_index", s.vector_index}, {"db_bytes", s.db_bytes},
+            {"schema_version", s.schema_version}};
 }
+
+namespace {
+[[noreturn]] void invalid(const std::string &message) { throw RequestError("invalid_field", message); }
+}  // namespace
 
 Filter filter_from_json(const json &j) {
     Filter f;
     if (j.is_null()) return f;
-    if (!j.is_object()) throw std::invalid_argument("'filter' must be an object");
+    if (!j.is_object()) invalid("'filter' must be an object");
     for (const auto &[key, value] : j.items()) {
         if (key == "path_prefix") {
-            if (!value.is_string()) throw std::invalid_argument("'filter.path_prefix' must be a string");
+            if (!value.is_string()) invalid("'filter.path_prefix' must be a string");
             f.path_prefix = value.get<std::string>();
         } else if (key == "metadata") {
-            if (!value.is_object()) throw std::invalid_argument("'filter.metadata' must be an object");
+            if (!value.is_object()) invalid("'filter.metadata' must be an object");
             for (const auto &[mk, mv] : value.items()) f.metadata.emplace_back(mk, mv);
         } else {
-            throw std::invalid_argument("unknown filter field '" + key + "' (path_prefix, metadata)");
+            invalid("unknown filter field '" + key + "' (path_prefix, metadata)");
         }
     }
     return f;
+}
+
+SearchRequest search_request_from_json(const json &body, const char *text_field, int default_k, int max_k) {
+    SearchRequest r;
+    auto field = [&](const char *name) -> const json * {
+        auto it = body.find(name);
+        return it == body.end() || it->is_null() ? nullptr : &*it;
+    };
+    const json *text = field(text_field);
+    if (!text) throw RequestError("missing_field", std::string("'") + text_field + "' is required");
+    if (!text->is_string()) invalid(std::string("'") + text_field + "' must be a string");
+    r.query = text->get<std::string>();
+    r.k = default_k;
+    if (const json *k = field("k")) {
+        if (!k->is_number_integer() || k->get<int64_t>() < 1 || k->get<int64_t>() > max_k)
+            invalid("'k' must be an integer from 1 to " + std::to_string(max_k));
+        r.k = int(k->get<int64_t>());
+    }
+    if (const json *mode = field("mode")) {
+        if (!mode->is_string()) invalid("'mode' must be lexical, dense or hybrid");
+        r.mode = parse_mode(mode->get<std::string>());
+    }
+    if (const json *filter = field("filter")) r.filter = filter_from_json(*filter);
+    if (const json *m = field("mmr"); m && *m != false) {
+        if (*m == true) r.mmr_lambda = 0.7;
+        else if (m->is_number() && m->get<double>() >= 0 && m->get<double>() <= 1) r.mmr_lambda = m->get<double>();
+        else invalid("'mmr' must be true or a lambda from 0 (diverse) to 1 (relevant)");
+    }
+    if (const json *rr = field("rerank")) {
+        if (!rr->is_boolean()) invalid("'rerank' must be true or false");
+        r.rerank = rr->get<bool>();
+    }
+    return r;
 }
 
 }  // namespace saem

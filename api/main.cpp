@@ -1,5 +1,6 @@
 // The saem command line.
 #include "api/api.h"
+#include "api/cli.h"
 
 #include <unistd.h>
 
@@ -16,105 +17,16 @@ namespace {
 
 using nlohmann::json;
 
-const char *usage = R"(saem: a retrieval-augmented answer engine over your documents
-
-usage:
-  saem index DIR [--db FILE] [--include GLOB]... [--exclude GLOB]... [--chunk-tokens N] [--overlap N]
-                 [--encoder PATH | --no-encoder] [--vector-index flat|hnsw|ivfpq]
-  saem search "QUERY" [--db FILE] [--k N] [--mode lexical|dense|hybrid] [--encoder PATH]
-                 [--mmr LAMBDA] [--rerank PATH] [--path PREFIX] [--meta KEY=VALUE]... [--json]
-  saem ask "QUESTION" [--db FILE] [--k N] [--mode ...] [--encoder PATH] [--rerank PATH] [--path PREFIX]
-                 [--meta KEY=VALUE]... [--json] [--model FILE.gguf [generation flags as for generate]]
-                 without --model (or SAEM_MODEL) the answer quotes the best sentences, with it a
-                 decoder writes the answer from the retrieved sources, streaming, with [n] citations
-  saem serve [--db FILE] [--host 127.0.0.1] [--port 8080] [--max-body-mb 32] [--encoder PATH | --no-encoder]
-                 [--rerank PATH] [--model FILE.gguf [--template T] [--max-tokens 512] [--threads N] [--context N]]
-  saem eval beir DIR [--db FILE] [--split test] [--mode lexical|dense|hybrid] [--encoder PATH]
-                 [--keep-identical-ids] [--json]
-  saem reembed --encoder PATH [--db FILE]    replace every vector with ones from another encoder
-  saem models                               the encoders saem finds, and why others were rejected
-  saem stats [--db FILE] [--json]
-  saem tokenize --tokenizer PATH      token ids of each stdin line, as a JSON array per line (WordPiece
-                 or a decoder's BPE: tokenizer.json, vocab.json + merges.txt, or a .gguf)
-  saem generate --model FILE.gguf "PROMPT" [--chat [--system TEXT] [--template chatml|llama3]]
-                 [--greedy] [--seed N] [--max-tokens N] [--temperature T] [--top-k N] [--top-p P]
-                 [--min-p P] [--repeat-penalty R] [--stop TEXT]... [--threads N] [--context N]
-                 streams the continuation (or, with --chat, the reply) to stdout; speeds to stderr
-  saem embed --encoder PATH [--max-tokens N] [--batch 64]   embedding of each stdin line, as a JSON array per line
-
---db defaults to ./saem.db. Without --encoder, saem uses SAEM_ENCODER, the encoder the index was
-built with, or the first usable model in SAEM_MODELS and the well-known model folders (saem models).
-Search defaults to hybrid when the index has vectors and its encoder loads, lexical otherwise.
-)";
-
-struct Args {
-    std::vector<std::string> positional;
-    std::multimap<std::string, std::string> options;
-    std::set<std::string> flags;
-
-    std::string get(const std::string &name, const std::string &fallback = "") const {
-        auto it = options.find(name);
-        return it == options.end() ? fallback : it->second;
-    }
-    std::vector<std::string> all(const std::string &name) const {
-        std::vector<std::string> out;
-        for (auto [it, end] = options.equal_range(name); it != end; ++it) out.push_back(it->second);
-        return out;
-    }
-    int get_int(const std::string &name, int fallback, int lo, int hi) const {
-        auto it = options.find(name);
-        if (it == options.end()) return fallback;
-        try {
-            size_t used = 0;
-            int v = std::stoi(it->second, &used);
-            if (used == it->second.size() && v >= lo && v <= hi) return v;
-        } catch (...) {
-        }
-        throw std::invalid_argument("--" + name + " must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
-    }
-};
-
-const std::set<std::string> boolean_flags = {"json", "keep-identical-ids", "help", "no-encoder", "chat", "greedy"};
-
-float get_float(const Args &a, const std::string &name, float fallback, float lo, float hi) {
-    std::string v = a.get(name);
-    if (v.empty()) return fallback;
-    try {
-        size_t used = 0;
-        float f = std::stof(v, &used);
-        if (used == v.size() && f >= lo && f <= hi) return f;
-    } catch (...) {
-    }
-    throw std::invalid_argument("--" + name + " must be a number from " + std::to_string(lo) + " to " + std::to_string(hi));
-}
-
-Args parse(int argc, char **argv, int first) {
-    Args a;
-    for (int i = first; i < argc; ++i) {
-        std::string s = argv[i];
-        if (s.rfind("--", 0) == 0 && s.size() > 2) {
-            std::string name = s.substr(2);
-            if (auto eq = name.find('='); eq != std::string::npos) {
-                a.options.emplace(name.substr(0, eq), name.substr(eq + 1));
-            } else if (boolean_flags.count(name)) {
-                a.flags.insert(name);
-            } else {
-                if (i + 1 >= argc) throw std::invalid_argument("--" + name + " needs a value");
-                a.options.emplace(name, argv[++i]);
-            }
-        } else {
-            a.positional.push_back(s);
-        }
-    }
-    return a;
-}
+using saem::cli::Args;
+using saem::cli::Option;
+using saem::cli::UsageError;
 
 saem::Filter filter_from(const Args &a) {
     saem::Filter f;
     f.path_prefix = a.get("path");
     for (const auto &kv : a.all("meta")) {
         auto eq = kv.find('=');
-        if (eq == std::string::npos) throw std::invalid_argument("--meta takes KEY=VALUE");
+        if (eq == std::string::npos) throw UsageError("--meta takes KEY=VALUE");
         f.metadata.emplace_back(kv.substr(0, eq), json(kv.substr(eq + 1)));
     }
     return f;
@@ -134,39 +46,33 @@ std::string location(const std::string &heading, int page) {
 }
 
 saem::LoadedEncoder encoder_for(const Args &a, saem::Store *store) {
-    if (a.flags.count("no-encoder")) return {};
+    if (a.has("no-encoder")) return {};
     return saem::find_encoder(a.get("encoder"), store);
 }
 
-// The search mode asked for, or hybrid when the index has vectors and an encoder is at hand.
-std::unique_ptr<saem::nn::Reranker> reranker_for(const Args &a) {
-    return a.options.count("rerank") ? saem::nn::load_reranker(a.get("rerank")) : nullptr;
+// The retrieval request of search and ask: one request type from the flags to the pipeline.
+saem::SearchRequest search_request(const Args &a, int default_k, int max_k) {
+    saem::SearchRequest r;
+    r.query = a.operands.at(0);
+    r.k = a.get_int("k", default_k, 1, max_k);
+    if (a.has("mode")) r.mode = saem::parse_mode(a.get("mode"));
+    r.filter = filter_from(a);
+    if (a.has("mmr")) r.mmr_lambda = a.get_double("mmr", 0.7, 0, 1);
+    r.rerank = a.has("rerank");
+    return r;
 }
 
-saem::SearchOptions search_options(const Args &a, saem::Store &store, saem::LoadedEncoder &enc) {
-    saem::SearchOptions so;
-    so.filter = filter_from(a);
-    if (a.options.count("mmr")) {
-        so.mmr = true;
-        so.mmr_lambda = std::stod(a.get("mmr"));
-        if (so.mmr_lambda < 0 || so.mmr_lambda > 1) throw std::invalid_argument("--mmr takes a lambda from 0 (diverse) to 1 (relevant)");
-    }
-    if (a.options.count("mode")) {
-        so.mode = saem::parse_mode(a.get("mode"));
-        if (so.mode != saem::SearchMode::lexical) {
-            if (!enc.embedder) enc = encoder_for(a, &store);
-            if (!enc.embedder) throw std::invalid_argument("--mode " + a.get("mode") + " needs an encoder: --encoder PATH");
-        }
-    } else if (store.has_vectors()) {
-        if (!enc.embedder) enc = encoder_for(a, &store);
-        if (enc.embedder) so.mode = saem::SearchMode::hybrid;
-    }
-    so.embedder = enc.embedder.get();
-    return so;
+// The models a search needs: an encoder unless lexical mode is asked for or the index has no
+// vectors (then lexical is what the default rule picks anyway), and the --rerank cross-encoder.
+saem::Retriever retriever_for(const Args &a, saem::Store &store, const saem::SearchRequest &r) {
+    saem::Retriever::Models m;
+    bool lexical = r.mode ? *r.mode == saem::SearchMode::lexical : !store.has_vectors();
+    if (!lexical) m.embedder = std::shared_ptr<const saem::nn::Embedder>(encoder_for(a, &store).embedder);
+    if (r.rerank) m.reranker = saem::nn::load_reranker(a.get("rerank"));
+    return saem::Retriever(std::move(m));
 }
 
 int cmd_index(const Args &a) {
-    if (a.positional.size() != 1) throw std::invalid_argument("index takes one folder");
     saem::Store store(a.get("db", "saem.db"));
     saem::IndexOptions opt;
     saem::LoadedEncoder enc = encoder_for(a, &store);
@@ -174,42 +80,33 @@ int cmd_index(const Args &a) {
         std::cerr << "encoder: " << enc.path << " (" << enc.reason << ")\n";
         opt.embedder = enc.embedder.get();
         opt.embedder_path = enc.path;
-    } else if (!a.flags.count("no-encoder")) {
+    } else if (!a.has("no-encoder")) {
         std::cerr << "no encoder configured: indexing for lexical search only (saem models tells why)\n";
     }
-    if (a.options.count("vector-index")) {
-        std::string kind = a.get("vector-index");
-        if (kind != "flat" && kind != "hnsw" && kind != "ivfpq") throw std::invalid_argument("--vector-index is flat, hnsw or ivfpq");
-        store.set_vector_index_kind(kind == "hnsw" ? saem::VectorIndexKind::hnsw
-                                    : kind == "ivfpq" ? saem::VectorIndexKind::ivfpq : saem::VectorIndexKind::flat);
-    }
+    if (a.has("vector-index")) store.set_vector_index_kind(saem::parse_vector_index(a.get("vector-index")));
     opt.include = a.all("include");
     opt.exclude = a.all("exclude");
     opt.chunking = chunking_from(a);
     opt.progress_bar = ::isatty(STDERR_FILENO);
-    saem::index_folder(store, a.positional[0], opt, std::cerr);
+    saem::index_folder(store, a.operands[0], opt, std::cerr);
     return 0;
 }
 
 int cmd_search(const Args &a) {
-    if (a.positional.size() != 1) throw std::invalid_argument("search takes one quoted query");
     saem::Store store(a.get("db", "saem.db"));
-    saem::LoadedEncoder enc;
-    saem::SearchOptions so = search_options(a, store, enc);
-    so.k = a.get_int("k", 10, 1, 1000);
-    auto reranker = reranker_for(a);
-    so.reranker = reranker.get();
+    saem::SearchRequest r = search_request(a, 10, 1000);
     bool tty = ::isatty(STDOUT_FILENO);
-    if (!a.flags.count("json") && tty) { so.mark_open = "\033[1m"; so.mark_close = "\033[0m"; }
-    auto hits = store.search(a.positional[0], so);
-    if (a.flags.count("json")) {
+    if (!a.has("json") && tty) { r.mark_open = "\033[1m"; r.mark_close = "\033[0m"; }
+    saem::Retrieved found = retriever_for(a, store, r).search(store, r);
+    const auto &hits = found.hits;
+    if (a.has("json")) {
         json out = json::array();
         for (const auto &h : hits) out.push_back(saem::to_json(h));
-        std::cout << json{{"query", a.positional[0]}, {"mode", saem::mode_name(so.mode)}, {"hits", out}}.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+        std::cout << json{{"query", a.operands[0]}, {"mode", saem::mode_name(found.mode)}, {"hits", out}}.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
         return 0;
     }
     if (hits.empty()) {
-        std::cout << "no matches for: " << a.positional[0] << '\n';
+        std::cout << "no matches for: " << a.operands[0] << '\n';
         return 0;
     }
     for (size_t i = 0; i < hits.size(); ++i) {
@@ -242,50 +139,47 @@ saem::GenerateOptions generation_from(const Args &a, int max_tokens) {
     o.max_tokens = a.get_int("max-tokens", max_tokens, 1, 1 << 20);
     o.stop = a.all("stop");
     auto &s = o.sampling;
-    s.greedy = a.flags.count("greedy") > 0;
+    s.greedy = a.has("greedy") > 0;
     s.seed = uint64_t(a.get_int("seed", 0, 0, 2147483647));
-    s.temperature = get_float(a, "temperature", s.temperature, 0, 100);
+    s.temperature = float(a.get_double("temperature", s.temperature, 0, 100));
     s.top_k = a.get_int("top-k", s.top_k, 0, 1 << 30);
-    s.top_p = get_float(a, "top-p", s.top_p, 0, 1);
-    s.min_p = get_float(a, "min-p", s.min_p, 0, 1);
-    s.repeat_penalty = get_float(a, "repeat-penalty", s.repeat_penalty, 0.01f, 100);
+    s.top_p = float(a.get_double("top-p", s.top_p, 0, 1));
+    s.min_p = float(a.get_double("min-p", s.min_p, 0, 1));
+    s.repeat_penalty = float(a.get_double("repeat-penalty", s.repeat_penalty, 0.01f, 100));
     return o;
 }
 
 int cmd_ask(const Args &a) {
-    if (a.positional.size() != 1) throw std::invalid_argument("ask takes one quoted question");
-    saem::Store store(a.get("db", "saem.db"));
-    saem::AnswerOptions ao;
-    saem::LoadedEncoder enc;
-    saem::SearchOptions so = search_options(a, store, enc);
-    ao.k = a.get_int("k", ao.k, 1, 100);
-    ao.filter = so.filter;
-    ao.mode = so.mode;
-    ao.embedder = so.embedder;
-    auto reranker = reranker_for(a);
-    ao.reranker = reranker.get();
+    saem::Retrieved found;
+    {
+        saem::Store store(a.get("db", "saem.db"));
+        saem::SearchRequest r = search_request(a, 5, 100);
+        r.snippets = false;  // answers read whole chunks
+        found = retriever_for(a, store, r).search(store, r);
+    }
     auto decoder = decoder_for(a);
     saem::Answer ans;
-    const bool json_out = a.flags.count("json") > 0;
+    const bool json_out = a.has("json") > 0;
     if (decoder) {
         saem::GeneratedAnswerOptions go;
         go.generation = generation_from(a, 512);
         // An answer from sources is greedy unless a temperature is asked for.
-        if (!a.options.count("temperature")) go.generation.sampling.greedy = true;
+        if (!a.has("temperature")) go.generation.sampling.greedy = true;
         go.chat_template = a.get("template");
         // The answer streams as it is generated; the sources follow it.
-        ans = saem::answer_generated(store, *decoder, a.positional[0], ao, go, [&](std::string_view piece) {
+        ans = saem::answer_generated(*decoder, a.operands[0], found, go, [&](std::string_view piece) {
             if (!json_out) std::cout << piece << std::flush;
             return true;
         });
         if (!json_out && !ans.found) std::cout << ans.text;
     } else {
-        ans = saem::answer_extractive(store, a.positional[0], ao);
+        ans = saem::answer_extractive(a.operands[0], found);
         if (!json_out) std::cout << ans.text;
     }
     if (json_out) {
         json out = saem::to_json(ans);
-        out["question"] = a.positional[0];
+        out["question"] = a.operands[0];
+        out["mode"] = saem::mode_name(found.mode);
         std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
         return 0;
     }
@@ -315,7 +209,7 @@ int cmd_serve(const Args &a) {
         so.embedder = std::move(enc.embedder);
         so.embedder_path = enc.path;
     }
-    if (a.options.count("rerank")) so.reranker = saem::nn::load_reranker(a.get("rerank"));
+    if (a.has("rerank")) so.reranker = saem::nn::load_reranker(a.get("rerank"));
     so.decoder = decoder_for(a);
     if (so.decoder) {
         std::cerr << "decoder: " << so.decoder->describe() << '\n';
@@ -338,29 +232,29 @@ int cmd_serve(const Args &a) {
 }
 
 int cmd_eval(const Args &a) {
-    if (a.positional.size() != 2 || a.positional[0] != "beir") throw std::invalid_argument("usage: saem eval beir DIR");
+    if (a.operands[0] != "beir") throw UsageError("saem eval knows one benchmark format: saem eval beir DIR");
     saem::BeirOptions bo;
     bo.db = a.get("db");
     bo.split = a.get("split", "test");
-    bo.ignore_identical_ids = !a.flags.count("keep-identical-ids");
+    bo.ignore_identical_ids = !a.has("keep-identical-ids");
     bo.chunking = chunking_from(a);
-    if (a.options.count("heading-weight")) bo.heading_weight = std::stod(a.get("heading-weight"));
+    bo.heading_weight = a.get_double("heading-weight", bo.heading_weight, 0, 100);
     bo.mode = saem::parse_mode(a.get("mode", "lexical"));
     saem::LoadedEncoder enc;
-    if (bo.mode != saem::SearchMode::lexical || a.options.count("encoder")) {
+    if (bo.mode != saem::SearchMode::lexical || a.has("encoder")) {
         enc = encoder_for(a, nullptr);
-        if (!enc.embedder) throw std::invalid_argument("--mode " + a.get("mode") + " needs an encoder: --encoder PATH");
-        bo.embedder = enc.embedder.get();
+        if (!enc.embedder) throw UsageError("--mode " + a.get("mode") + " needs an encoder: --encoder PATH");
+        bo.embedder = std::move(enc.embedder);
         bo.embedder_path = enc.path;
     }
     // Fusion settings, for experiments; the defaults are saem's.
-    if (a.options.count("lexical-weight")) bo.search.lexical_weight = std::stod(a.get("lexical-weight"));
-    if (a.options.count("dense-weight")) bo.search.dense_weight = std::stod(a.get("dense-weight"));
-    if (a.options.count("lexical-rrf-k")) bo.search.lexical_rrf_k = std::stod(a.get("lexical-rrf-k"));
-    if (a.options.count("dense-rrf-k")) bo.search.dense_rrf_k = std::stod(a.get("dense-rrf-k"));
-    saem::BeirResult r = saem::eval_beir(a.positional[1], bo, std::cerr);
-    if (a.flags.count("json")) {
-        std::cout << json{{"dataset", a.positional[1]}, {"mode", r.mode}, {"queries", r.queries}, {"documents", r.documents},
+    bo.fusion.lexical_weight = a.get_double("lexical-weight", bo.fusion.lexical_weight, 0, 1000);
+    bo.fusion.dense_weight = a.get_double("dense-weight", bo.fusion.dense_weight, 0, 1000);
+    bo.fusion.lexical_rrf_k = a.get_double("lexical-rrf-k", bo.fusion.lexical_rrf_k, 0, 1e6);
+    bo.fusion.dense_rrf_k = a.get_double("dense-rrf-k", bo.fusion.dense_rrf_k, 0, 1e6);
+    saem::BeirResult r = saem::eval_beir(a.operands[1], bo, std::cerr);
+    if (a.has("json")) {
+        std::cout << json{{"dataset", a.operands[1]}, {"mode", r.mode}, {"queries", r.queries}, {"documents", r.documents},
                           {"ndcg@10", r.ndcg10}, {"recall@100", r.recall100}, {"mrr@10", r.mrr10},
                           {"index_seconds", r.index_seconds}, {"search_seconds", r.search_seconds}}.dump(2) << '\n';
         return 0;
@@ -376,7 +270,7 @@ int cmd_eval(const Args &a) {
 
 int cmd_tokenize(const Args &a) {
     std::string path = a.get("tokenizer");
-    if (path.empty()) throw std::invalid_argument("tokenize needs --tokenizer PATH (tokenizer.json, vocab.txt, a model folder or a .gguf)");
+    if (path.empty()) throw UsageError("tokenize needs --tokenizer PATH (tokenizer.json, vocab.txt, a model folder or a .gguf)");
     // A decoder vocabulary prints what the model is fed (BOS when it asks for one); WordPiece its
     // [CLS] ... [SEP] input.
     std::optional<saem::nn::Bpe> bpe;
@@ -396,21 +290,20 @@ int cmd_tokenize(const Args &a) {
 }
 
 int cmd_generate(const Args &a) {
-    if (a.positional.size() != 1) throw std::invalid_argument("generate takes one prompt (quote it)");
     auto decoder = decoder_for(a);
-    if (!decoder) throw std::invalid_argument("generate needs --model FILE.gguf (or SAEM_MODEL)");
+    if (!decoder) throw UsageError("generate needs --model FILE.gguf (or SAEM_MODEL)");
     const auto &bpe = decoder->tokenizer();
     std::vector<int32_t> prompt;
-    if (a.flags.count("chat")) {
+    if (a.has("chat")) {
         auto format = saem::chat_format(bpe, a.get("template"));
         std::cerr << "saem: chat template " << saem::chat_format_name(format) << '\n';
         std::vector<saem::ChatMessage> messages;
         if (!a.get("system").empty()) messages.push_back({"system", a.get("system")});
-        messages.push_back({"user", a.positional[0]});
+        messages.push_back({"user", a.operands[0]});
         prompt = saem::chat_prompt(bpe, format, messages);
     } else {
-        prompt = saem::raw_prompt(bpe, a.positional[0]);
-        std::cout << a.positional[0] << std::flush;
+        prompt = saem::raw_prompt(bpe, a.operands[0]);
+        std::cout << a.operands[0] << std::flush;
     }
     saem::GenerateOptions o = generation_from(a, 256);
     std::cerr << "saem: " << decoder->describe() << '\n';
@@ -427,9 +320,9 @@ int cmd_generate(const Args &a) {
 
 int cmd_embed(const Args &a) {
     std::string path = a.get("encoder");
-    if (path.empty()) throw std::invalid_argument("embed needs --encoder PATH");
+    if (path.empty()) throw UsageError("embed needs --encoder PATH");
     auto embedder = saem::nn::load_embedder(path);
-    if (a.options.count("max-tokens")) embedder->set_max_tokens(size_t(a.get_int("max-tokens", 512, 3, 1 << 20)));
+    if (a.has("max-tokens")) embedder->set_max_tokens(size_t(a.get_int("max-tokens", 512, 3, 1 << 20)));
     // Lines are embedded in batches (the encoder spreads a batch over the cores) and printed in order.
     const size_t batch = size_t(a.get_int("batch", 64, 1, 4096));
     const size_t dim = size_t(embedder->dim());
@@ -472,7 +365,7 @@ int cmd_models(const Args &) {
 
 int cmd_reembed(const Args &a) {
     saem::Store store(a.get("db", "saem.db"));
-    if (a.get("encoder").empty()) throw std::invalid_argument("reembed needs --encoder PATH");
+    if (a.get("encoder").empty()) throw UsageError("reembed needs --encoder PATH");
     saem::LoadedEncoder enc = encoder_for(a, &store);
     store.clear_vectors();
     size_t n = saem::embed_missing(store, *enc.embedder, enc.path);
@@ -484,39 +377,190 @@ int cmd_reembed(const Args &a) {
 int cmd_stats(const Args &a) {
     saem::Store store(a.get("db", "saem.db"));
     json s = saem::to_json(store.stats());
-    std::cout << (a.flags.count("json") ? s.dump(2) : s.dump()) << '\n';
-    return 0;
+    int status = 0;
+    if (a.has("check")) {
+        auto problems = store.check();
+        s["check"] = problems.empty() ? json("ok") : json(problems);
+        for (const auto &p : problems) std::cerr << "saem stats --check: " << p << '\n';
+        status = problems.empty() ? 0 : 1;
+    }
+    std::cout << (a.has("json") ? s.dump(2) : s.dump()) << '\n';
+    return status;
+}
+
+// ---- The option tables -------------------------------------------------------------------------
+
+const Option db_option{"db", "FILE", "the index file (default ./saem.db)"};
+const Option json_option{"json", "", "print JSON"};
+const Option encoder_option{"encoder", "PATH", "the encoder (a model folder or GGUF); default: SAEM_ENCODER, the index's, the config's, the model folders'"};
+const Option no_encoder_option{"no-encoder", "", "use no encoder: lexical search only"};
+
+std::vector<Option> retrieval_options(int default_k) {
+    return {db_option,
+            {"k", "N", "how many chunks (default " + std::to_string(default_k) + ")"},
+            {"mode", "MODE", "lexical, dense or hybrid (default: hybrid when the index has vectors and its encoder loads)"},
+            encoder_option,
+            no_encoder_option,
+            {"mmr", "LAMBDA", "diversify with maximal marginal relevance, 0 (diverse) to 1 (relevant)"},
+            {"rerank", "PATH", "re-score the top 30 with a cross-encoder (BertForSequenceClassification folder)"},
+            {"path", "PREFIX", "only documents whose path starts with PREFIX"},
+            {"meta", "KEY=VALUE", "only documents whose metadata KEY equals VALUE", true},
+            json_option};
+}
+
+std::vector<Option> decoder_options() {
+    return {{"model", "FILE.gguf", "a llama or qwen2 GGUF decoder (default: SAEM_MODEL)"},
+            {"template", "NAME", "chat template, chatml or llama3, when the GGUF's is not recognised"},
+            {"threads", "N", "compute threads (default: every hardware thread)"},
+            {"context", "N", "context tokens (default 4096, capped at the model's)"}};
+}
+
+std::vector<Option> sampling_options() {
+    return {{"greedy", "", "always take the most likely token"},
+            {"seed", "N", "sampling seed (default: random)"},
+            {"max-tokens", "N", "most tokens to generate"},
+            {"temperature", "T", "sampling temperature (0: greedy)"},
+            {"top-k", "N", "sample among the N most likely tokens (0: off)"},
+            {"top-p", "P", "nucleus sampling (1: off)"},
+            {"min-p", "P", "drop tokens below P times the best one's probability (0: off)"},
+            {"repeat-penalty", "R", "penalty on the last 64 tokens (1: off)"},
+            {"stop", "TEXT", "stop before TEXT", true}};
+}
+
+template <class... Lists>
+std::vector<Option> join(std::vector<Option> first, const Lists &...rest) {
+    (first.insert(first.end(), rest.begin(), rest.end()), ...);
+    return first;
+}
+
+struct Entry {
+    saem::cli::Command command;
+    int (*run)(const Args &);
+};
+
+const std::vector<Entry> &commands() {
+    static const std::vector<Entry> table = {
+        {{"index", "DIR", 1, 1, "index a folder recursively; re-runs read only new and changed files and drop deleted ones",
+          {db_option,
+           {"include", "GLOB", "index only paths matching GLOB (relative to DIR)", true},
+           {"exclude", "GLOB", "skip paths matching GLOB", true},
+           {"chunk-tokens", "N", "tokens per chunk (default 256)"},
+           {"overlap", "N", "tokens of overlap between neighbouring chunks (default 32)"},
+           encoder_option,
+           no_encoder_option,
+           {"vector-index", "KIND", "FAISS index: flat (exact, default), hnsw or ivfpq"}}},
+         cmd_index},
+        {{"search", "\"QUERY\"", 1, 1, "search the index (BM25, dense or hybrid)", retrieval_options(10)}, cmd_search},
+        {{"ask", "\"QUESTION\"", 1, 1,
+          "answer from the index: extractive (quoted sentences) without a model, written by a decoder with --model",
+          join(retrieval_options(5), decoder_options(), sampling_options())},
+         cmd_ask},
+        {{"serve", "", 0, 0, "serve the HTTP API",
+          join(std::vector<Option>{db_option,
+                                   {"host", "HOST", "address to listen on (default 127.0.0.1)"},
+                                   {"port", "PORT", "port (default 8080; 0 picks a free one)"},
+                                   {"max-body-mb", "N", "largest request body in MiB (default 32)"},
+                                   encoder_option,
+                                   no_encoder_option,
+                                   {"rerank", "PATH", "the cross-encoder for requests with \"rerank\": true"},
+                                   {"max-tokens", "N", "default answer length of generated answers (default 512)"}},
+               decoder_options())},
+         cmd_serve},
+        {{"eval", "beir DIR", 2, 2, "index a BEIR dataset and print nDCG@10, Recall@100, MRR@10",
+          {db_option,
+           {"split", "NAME", "qrels split (default test)"},
+           {"mode", "MODE", "lexical (default), dense or hybrid"},
+           encoder_option,
+           {"keep-identical-ids", "", "keep hits whose id is the query's (BEIR drops them)"},
+           {"chunk-tokens", "N", "tokens per chunk (default 256)"},
+           {"overlap", "N", "tokens of overlap (default 32)"},
+           {"heading-weight", "W", "BM25 weight of titles and headings (default 2)"},
+           {"lexical-weight", "W", "hybrid fusion: weight of the lexical list"},
+           {"dense-weight", "W", "hybrid fusion: weight of the dense list"},
+           {"lexical-rrf-k", "K", "hybrid fusion: rank constant of the lexical list"},
+           {"dense-rrf-k", "K", "hybrid fusion: rank constant of the dense list"},
+           json_option}},
+         cmd_eval},
+        {{"stats", "", 0, 0, "document, chunk and vector counts, encoder, index size",
+          {db_option, json_option, {"check", "", "verify the store's invariants; exit 1 on any problem"}}},
+         cmd_stats},
+        {{"models", "", 0, 0, "the encoders saem finds in the model folders, and why others were rejected", {}}, cmd_models},
+        {{"reembed", "", 0, 0, "replace every vector with ones from another encoder", {db_option, encoder_option}}, cmd_reembed},
+        {{"tokenize", "", 0, 0, "token ids of each stdin line as a JSON array (WordPiece or a decoder's BPE)",
+          {{"tokenizer", "PATH", "tokenizer.json, vocab.txt, vocab.json + merges.txt folder, model folder or .gguf"}}},
+         cmd_tokenize},
+        {{"embed", "", 0, 0, "the embedding of each stdin line as a JSON array",
+          {encoder_option, {"max-tokens", "N", "cut texts to N tokens"}, {"batch", "N", "lines per batch (default 64)"}}},
+         cmd_embed},
+        {{"generate", "\"PROMPT\"", 1, 1, "run a decoder: a raw continuation, or with --chat the model's reply; speeds to stderr",
+          join(decoder_options(),
+               std::vector<Option>{{"chat", "", "wrap the prompt in the model's chat template"},
+                                   {"system", "TEXT", "system message (with --chat)"}},
+               sampling_options())},
+         cmd_generate},
+    };
+    return table;
+}
+
+const Entry *find_command(const std::string &name) {
+    for (const auto &e : commands())
+        if (e.command.name == name) return &e;
+    return nullptr;
+}
+
+std::string overview() {
+    std::string out = "saem: a retrieval-augmented answer engine over your documents\n\nusage: saem COMMAND [options]\n\ncommands:\n";
+    for (const auto &e : commands()) {
+        std::string left = e.command.name + (e.command.operands.empty() ? "" : " " + e.command.operands);
+        out += "  " + left + std::string(left.size() < 20 ? 20 - left.size() : 1, ' ') + e.command.summary + "\n";
+    }
+    out += "\nsaem help COMMAND (or saem COMMAND --help) lists a command's options.\n";
+    return out;
 }
 
 }  // namespace
 
 int main(int argc, char **argv) {
-    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "help")) {
-        std::cout << usage;
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        std::cerr << overview();
+        return 2;
     }
     std::string cmd = argv[1];
+    if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+        if (argc < 3) {
+            std::cout << overview();
+            return 0;
+        }
+        const Entry *e = find_command(argv[2]);
+        if (!e) {
+            std::cerr << "saem: no command '" << argv[2] << "'\n" << overview();
+            return 2;
+        }
+        std::cout << saem::cli::help(e->command);
+        return 0;
+    }
+    const Entry *e = find_command(cmd);
+    if (!e) {
+        std::string closest;
+        size_t best = 3;
+        for (const auto &c : commands())
+            if (size_t d = saem::cli::edit_distance(cmd, c.command.name); d < best) best = d, closest = c.command.name;
+        std::cerr << "saem: unknown command '" << cmd << "'" << (closest.empty() ? "" : "; did you mean '" + closest + "'?")
+                  << "\n\n" << overview();
+        return 2;
+    }
+    for (int i = 2; i < argc; ++i)
+        if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+            std::cout << saem::cli::help(e->command);
+            return 0;
+        }
     try {
-        Args a = parse(argc, argv, 2);
-        if (a.flags.count("help")) { std::cout << usage; return 0; }
-        if (cmd == "index") return cmd_index(a);
-        if (cmd == "search") return cmd_search(a);
-        if (cmd == "ask") return cmd_ask(a);
-        if (cmd == "serve") return cmd_serve(a);
-        if (cmd == "eval") return cmd_eval(a);
-        if (cmd == "stats") return cmd_stats(a);
-        if (cmd == "tokenize") return cmd_tokenize(a);
-        if (cmd == "models") return cmd_models(a);
-        if (cmd == "reembed") return cmd_reembed(a);
-        if (cmd == "embed") return cmd_embed(a);
-        if (cmd == "generate") return cmd_generate(a);
-        std::cerr << "saem: unknown command '" << cmd << "'\n" << usage;
+        return e->run(saem::cli::parse(e->command, argc, argv, 2));
+    } catch (const std::invalid_argument &ex) {  // UsageError, RequestError: what was asked cannot be done
+        std::cerr << "saem " << cmd << ": " << ex.what() << "\n";
         return 2;
-    } catch (const std::invalid_argument &e) {
-        std::cerr << "saem " << cmd << ": " << e.what() << "\n";
-        return 2;
-    } catch (const std::exception &e) {
-        std::cerr << "saem " << cmd << ": " << e.what() << "\n";
+    } catch (const std::exception &ex) {
+        std::cerr << "saem " << cmd << ": " << ex.what() << "\n";
         return 1;
     }
 }

@@ -66,48 +66,6 @@ int bounded_int(const json &body, const char *field, int fallback, int lo, int h
     return int(it->get<int64_t>());
 }
 
-// Options shared by search and ask: filter, mode (default: hybrid when the index has vectors and
-// the server an encoder), rerank (no reranker can be configured yet: asking for one is an error).
-SearchOptions retrieval_fields(const json &body, Store &store, const nn::Embedder *embedder, const nn::Reranker *reranker);
-
-Filter filter_field(const json &body) {
-    try {
-        return filter_from_json(body.contains("filter") ? body["filter"] : json());
-    } catch (const std::invalid_argument &e) {
-        throw HttpError{400, "invalid_field", e.what()};
-    }
-}
-
-SearchOptions retrieval_fields(const json &body, Store &store, const nn::Embedder *embedder, const nn::Reranker *reranker) {
-    SearchOptions so;
-    so.filter = filter_field(body);
-    if (body.contains("mode") && !body["mode"].is_null()) {
-        if (!body["mode"].is_string()) throw HttpError{400, "invalid_field", "'mode' must be lexical, dense or hybrid"};
-        try {
-            so.mode = parse_mode(body["mode"].get<std::string>());
-        } catch (const StoreError &e) {
-            throw HttpError{400, "invalid_field", e.what()};
-        }
-        if (so.mode != SearchMode::lexical && !embedder)
-            throw HttpError{400, "no_encoder", "this server has no encoder: only lexical search (start it with --encoder PATH)"};
-    } else if (embedder && store.has_vectors()) {
-        so.mode = SearchMode::hybrid;
-    }
-    if (body.contains("mmr") && !body["mmr"].is_null() && body["mmr"] != false) {
-        const json &m = body["mmr"];
-        if (m == true) so.mmr = true;
-        else if (m.is_number() && m.get<double>() >= 0 && m.get<double>() <= 1) so.mmr = true, so.mmr_lambda = m.get<double>();
-        else throw HttpError{400, "invalid_field", "'mmr' must be true or a lambda from 0 (diverse) to 1 (relevant)"};
-    }
-    if (body.contains("rerank") && !body["rerank"].is_null() && body["rerank"] != false) {
-        if (!body["rerank"].is_boolean()) throw HttpError{400, "invalid_field", "'rerank' must be true or false"};
-        if (!reranker) throw HttpError{400, "no_reranker", "no cross-encoder reranker is configured on this server (--rerank PATH)"};
-        so.reranker = reranker;
-    }
-    so.embedder = embedder;
-    return so;
-}
-
 // Route patterns, for telling a wrong method (405) from an unknown path (404).
 const std::vector<std::regex> &known_routes() {
     static const std::vector<std::regex> routes = {
@@ -120,6 +78,7 @@ const std::vector<std::regex> &known_routes() {
 
 struct Server::Impl {
     ServerOptions opt;
+    Retriever retriever;
     httplib::Server http;
     std::mutex write_mutex;
     std::mutex decoder_mutex;  // the decoder holds one sequence
@@ -131,6 +90,8 @@ struct Server::Impl {
                 fn(req, res);
             } catch (const HttpError &e) {
                 send_error(res, e.status, e.code, e.message);
+            } catch (const RequestError &e) {
+                send_error(res, 400, e.code, e.what());
             } catch (const LoadError &e) {
                 send_error(res, 422, "unprocessable_document", e.what());
             } catch (const StoreError &e) {
@@ -149,10 +110,14 @@ struct Server::Impl {
     // "event: error" with the error's).
     void ask(const httplib::Request &req, httplib::Response &res) {
         json body = parse_body(req);
-        AnswerOptions ao;
-        std::string question = required_string(body, "question");
-        ao.k = bounded_int(body, "k", ao.k, 1, 100);
-        std::string method = body.value("method", opt.decoder ? "generated" : "extractive");
+        SearchRequest sr = search_request_from_json(body, "question", 5, 100);
+        sr.snippets = false;  // answers read whole chunks
+        const std::string question = sr.query;
+        std::string method = opt.decoder ? "generated" : "extractive";
+        if (body.contains("method") && !body["method"].is_null()) {
+            if (!body["method"].is_string()) throw HttpError{400, "invalid_field", "'method' must be \"generated\" or \"extractive\""};
+            method = body["method"].get<std::string>();
+        }
         if (method != "generated" && method != "extractive")
             throw HttpError{400, "invalid_field", "'method' must be \"generated\" or \"extractive\""};
         if (method == "generated" && !opt.decoder)
@@ -165,26 +130,28 @@ struct Server::Impl {
         sampling.seed = uint64_t(bounded_int(body, "seed", 0, 0, 2147483647));
         const bool stream = optional_bool(body, "stream", false);
         if (stream && method != "generated") throw HttpError{400, "invalid_field", "'stream' needs a generated answer"};
-        auto store = std::make_shared<Store>(opt.db);
-        SearchOptions so = retrieval_fields(body, *store, opt.embedder.get(), opt.reranker.get());
-        ao.filter = so.filter;
-        ao.mode = so.mode;
-        ao.embedder = so.embedder;
-        ao.reranker = so.reranker;
+        Retrieved retrieved;
+        {
+            Store store(opt.db);
+            retrieved = retriever.search(store, sr);
+        }
         if (method == "extractive") {
-            json out = to_json(answer_extractive(*store, question, ao));
+            json out = to_json(answer_extractive(question, retrieved));
             out["question"] = question;
+            out["mode"] = mode_name(retrieved.mode);
             if (opt.decoder) out["note"] = "Extractive, as asked: the most relevant sentences, quoted verbatim.";
             return send_json(res, 200, out);
         }
         if (!stream) {
             std::lock_guard<std::mutex> lock(decoder_mutex);
-            json out = to_json(answer_generated(*store, *opt.decoder, question, ao, go));
+            json out = to_json(answer_generated(*opt.decoder, question, retrieved, go));
             out["question"] = question;
+            out["mode"] = mode_name(retrieved.mode);
             return send_json(res, 200, out);
         }
         res.set_header("Cache-Control", "no-cache");
-        res.set_chunked_content_provider("text/event-stream", [this, store, question, ao, go](size_t, httplib::DataSink &sink) {
+        auto shared = std::make_shared<const Retrieved>(std::move(retrieved));
+        res.set_chunked_content_provider("text/event-stream", [this, shared, question, go](size_t, httplib::DataSink &sink) {
             auto event = [&](const char *name, const json &data) {
                 std::string e = (name ? std::string("event: ") + name + "\n" : std::string()) + "data: " + dump(data) + "\n\n";
                 return sink.write(e.data(), e.size());
@@ -192,10 +159,11 @@ struct Server::Impl {
             try {
                 std::lock_guard<std::mutex> lock(decoder_mutex);
                 // A client that goes away cancels the generation at the next piece.
-                Answer a = answer_generated(*store, *opt.decoder, question, ao, go,
+                Answer a = answer_generated(*opt.decoder, question, *shared, go,
                                             [&](std::string_view piece) { return event(nullptr, {{"text", std::string(piece)}}); });
                 json out = to_json(a);
                 out["question"] = question;
+                out["mode"] = mode_name(shared->mode);
                 event("done", out);
             } catch (const std::exception &e) {
                 event("error", {{"error", {{"code", dynamic_cast<const nn::ContextError *>(&e) ? "context_exceeded" : "internal"},
@@ -225,15 +193,12 @@ struct Server::Impl {
         }));
 
         http.Post("/v1/search", route([this](const auto &req, auto &res) {
-            json body = parse_body(req);
-            std::string query = required_string(body, "query");
-            int k = bounded_int(body, "k", 10, 1, 1000);
+            SearchRequest sr = search_request_from_json(parse_body(req), "query", 10, 1000);
             Store store(opt.db);
-            SearchOptions so = retrieval_fields(body, store, opt.embedder.get(), opt.reranker.get());
-            so.k = k;
+            Retrieved r = retriever.search(store, sr);
             json hits = json::array();
-            for (const auto &h : store.search(query, so)) hits.push_back(to_json(h));
-            send_json(res, 200, {{"query", query}, {"mode", mode_name(so.mode)}, {"hits", hits}});
+            for (const auto &h : r.hits) hits.push_back(to_json(h));
+            send_json(res, 200, {{"query", sr.query}, {"mode", mode_name(r.mode)}, {"hits", hits}});
         }));
 
         http.Post("/v1/ask", route([this](const auto &req, auto &res) { ask(req, res); }));
@@ -347,7 +312,10 @@ struct Server::Impl {
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     impl_->opt = std::move(options);
-    Store check(impl_->opt.db);  // fail at start, not at the first request, on a bad index file
+    impl_->retriever = Retriever({impl_->opt.embedder, impl_->opt.reranker});
+    // Fail at start, not at the first request, on a bad index file or another encoder's index.
+    Store check(impl_->opt.db);
+    impl_->retriever.check_encoder(check);
     impl_->install();
 }
 

@@ -6,7 +6,8 @@
 //
 // Not a test: run by bench/run-lexical, figures go into issue notes.
 #include "api/api.h"
-#include "retrieval/retrieval.h"
+#include "retrieval/metrics.h"
+#include "retrieval/pipeline.h"
 
 #include <sqlite3.h>
 #include <unistd.h>
@@ -26,8 +27,13 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
+// A connection of the benchmark's own to saem's index file, for SQLite's tokenizers.
 struct Db {
-    sqlite3 *db;
+    sqlite3 *db = nullptr;
+    explicit Db(const std::string &path) {
+        if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) throw std::runtime_error("cannot open " + path);
+    }
+    ~Db() { sqlite3_close(db); }
     void exec(const std::string &sql) {
         char *err = nullptr;
         if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
@@ -64,12 +70,13 @@ struct Db {
 };
 
 std::vector<int64_t> saem_ranked_docs(Store &store, const std::string &q, int k, int chunks) {
-    SearchOptions so;
+    SearchRequest so;
+    so.query = q;
     so.k = chunks;
     so.snippets = false;
     std::vector<int64_t> docs;
     std::set<int64_t> seen;
-    for (const Hit &h : store.search(q, so)) {
+    for (const Hit &h : Retriever().search(store, so).hits) {
         if (seen.insert(h.document_id).second) docs.push_back(h.document_id);
         if (int(docs.size()) == k) break;
     }
@@ -95,7 +102,7 @@ int scifact(const std::string &dir) {
     bo.db = path;
     BeirResult saem_result = eval_beir(dir, bo, std::cerr);
     Store store(path);
-    Db db{store.handle()};
+    Db db(path);
     auto t0 = clock_type::now();
     db.exec("CREATE VIRTUAL TABLE plain USING fts5(text, heading, content='chunks', content_rowid='id', "
             "tokenize='porter unicode61 remove_diacritics 2')");
@@ -163,7 +170,7 @@ int korean(const std::string &dir, size_t n_queries) {
     std::ostringstream log;
     index_folder(store, dir, io, log);
     std::cerr << log.str().substr(log.str().rfind("added"));
-    Db db{store.handle()};
+    Db db(path);
     db.exec("CREATE VIRTUAL TABLE tri USING fts5(text, heading, content='chunks', content_rowid='id', tokenize='trigram')");
     db.exec("INSERT INTO tri(rowid, text, heading) SELECT id, text, heading FROM chunks");
 

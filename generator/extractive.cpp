@@ -1,5 +1,5 @@
 #include "generator/generator.h"
-#include "nn/nn.h"
+#include "retrieval/terms.h"
 
 #include <algorithm>
 #include <map>
@@ -7,31 +7,20 @@
 
 namespace saem {
 
-SearchOptions answer_search(const AnswerOptions &opt) {
-    SearchOptions so;
-    so.k = opt.k;
-    so.filter = opt.filter;
-    so.snippets = false;
-    so.mode = opt.mode;
-    so.embedder = opt.embedder;
-    so.reranker = opt.reranker;
-    return so;
-}
-
-Answer answer_extractive(Store &store, const std::string &question, const AnswerOptions &opt) {
+Answer answer_extractive(const std::string &question, const Retrieved &retrieved, const ExtractiveOptions &opt) {
     Answer answer;
     answer.note = "No generator model is configured, so this answer quotes the most relevant sentences verbatim. "
                   "A generator model would compose a direct answer from the same cited sources.";
-    std::vector<Hit> hits = store.search(question, answer_search(opt));
+    const std::vector<Hit> &hits = retrieved.hits;
 
     std::map<std::string, double> weight;  // question term -> idf
-    for (const auto &t : analyze(question)) weight.emplace(t, 0.0);
     double total = 0;
-    for (auto &[t, w] : weight) {
+    for (const auto &[t, idf] : retrieved.term_idf) {
         // Terms in nearly every chunk still count a little: a question made only of common words
         // must still be answerable.
-        w = std::max(store.idf(t), 0.1);
-        total += w;
+        double w = std::max(idf, 0.1);
+        total += w - weight[t];
+        weight[t] = w;
     }
     if (hits.empty() || total <= 0) {
         answer.text = "Nothing relevant to the question was found in the index.";

@@ -1,10 +1,15 @@
 // generator: answers a question from retrieved chunks, and runs decoder models.
 //
-// Without a decoder model the answer is extractive: the sentences of the top chunks that best cover
-// the question's terms, quoted verbatim, each with a numbered citation.
+// It takes what retrieval found (Retrieved: plain hits) and never sees a store. Without a decoder
+// model the answer is extractive: the sentences of the top chunks that best cover the question's
+// terms, quoted verbatim, each with a numbered citation.
+//
+// Threads: answer_extractive is a pure function (any thread). A Decoder holds one sequence, so
+// generate() and answer_generated() on one decoder are called by one thread at a time.
 #pragma once
 
-#include "retrieval/retrieval.h"
+#include "nn/nn.h"
+#include "retrieval/hit.h"
 
 #include <cstdint>
 #include <functional>
@@ -36,20 +41,14 @@ struct Answer {
     std::string note;  // what a generator model would add
 };
 
-struct AnswerOptions {
-    int k = 5;                 // chunks to draw sentences from
+struct ExtractiveOptions {
     int max_sentences = 3;
     double min_coverage = 0.3;  // below this share of the question's weight a sentence is not an answer
-    Filter filter;
-    SearchMode mode = SearchMode::lexical;
-    const nn::Embedder *embedder = nullptr;
-    const nn::Reranker *reranker = nullptr;
 };
 
-Answer answer_extractive(Store &store, const std::string &question, const AnswerOptions &options = {});
-
-// The search an answer draws on: k chunks, whole texts (no snippets), filter, mode and models.
-SearchOptions answer_search(const AnswerOptions &options);
+// The sentences of the retrieved chunks that best cover the question's terms (weighted by
+// retrieved.term_idf), quoted verbatim with citations.
+Answer answer_extractive(const std::string &question, const Retrieved &retrieved, const ExtractiveOptions &options = {});
 
 // ---- Decoder generation -------------------------------------------------------------------------
 
@@ -122,12 +121,12 @@ struct GeneratedAnswerOptions {
     std::string chat_template;  // "", "chatml", "llama3": see chat_format()
 };
 
-// Retrieves as answer_extractive does, numbers the chunks as sources, puts as many as the
-// model's context allows (after the question and max_tokens of answer) into a prompt that asks for
-// an answer from those sources only with [n] citations, and streams the model's answer to on_text.
-// A model without a chat template gets the same instructions as plain text. Citations are the
-// sources the answer cites ([n] markers), or every source given when it cites none.
-Answer answer_generated(Store &store, nn::Decoder &decoder, const std::string &question, const AnswerOptions &retrieval,
+// Numbers the retrieved chunks as sources, puts as many as the model's context allows (after the
+// question and max_tokens of answer) into a prompt that asks for an answer from those sources only
+// with [n] citations, and streams the model's answer to on_text. A model without a chat template
+// gets the same instructions as plain text. Citations are the sources the answer cites ([n]
+// markers), or every source given when it cites none. With no hits the model is not asked.
+Answer answer_generated(nn::Decoder &decoder, const std::string &question, const Retrieved &retrieved,
                         const GeneratedAnswerOptions &options, const TextSink &on_text = {});
 
 }  // namespace saem

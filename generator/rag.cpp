@@ -21,11 +21,11 @@ std::string source_block(int number, const Hit &h) {
 
 }  // namespace
 
-Answer answer_generated(Store &store, nn::Decoder &decoder, const std::string &question, const AnswerOptions &retrieval,
+Answer answer_generated(nn::Decoder &decoder, const std::string &question, const Retrieved &retrieved,
                         const GeneratedAnswerOptions &options, const TextSink &on_text) {
     Answer answer;
     answer.method = "generated";
-    std::vector<Hit> hits = store.search(question, answer_search(retrieval));
+    const std::vector<Hit> &hits = retrieved.hits;
     if (hits.empty()) {
         answer.text = "Nothing relevant to the question was found in the index.";
         answer.note = "No source matched, so the model was not asked.";

@@ -1,4 +1,5 @@
 #include "ingest/ingest.h"
+#include "retrieval/pipeline.h"
 
 #include <fnmatch.h>
 #include <sys/stat.h>

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "nn/nn.h"
-#include "retrieval/retrieval.h"
+#include "retrieval/store.h"
 
 #include <nlohmann/json.hpp>
 

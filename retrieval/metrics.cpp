@@ -1,6 +1,6 @@
 // Retrieval metrics as trec_eval (and so BEIR and MTEB) define them: graded gain, log2 discount,
 // ideal DCG over every judged document of the query.
-#include "retrieval/retrieval.h"
+#include "retrieval/metrics.h"
 
 #include <algorithm>
 #include <cmath>

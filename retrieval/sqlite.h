@@ -1,7 +1,7 @@
 // Small RAII helpers over the SQLite C API, private to retrieval.
 #pragma once
 
-#include "retrieval/retrieval.h"
+#include "retrieval/store.h"
 
 #include <sqlite3.h>
 

@@ -1,9 +1,10 @@
 // The store: one SQLite file (WAL) per index.
 //
-// Crash invariants. Every write below keeps these true at every instant a crash can hit:
+// Invariants. Every write below keeps these true at every instant a crash can hit, and
+// Store::check() (`saem stats --check`) verifies each one on a live file:
 //  1. A document row, its chunk rows and their FTS5 entries change together in one transaction
 //     (put_document, remove_document, remove_path): no chunk without its document, no FTS entry
-//     without its chunk, no document with half its chunks.
+//     without its chunk, no document with half its chunks (documents.chunk_count = its chunks).
 //  2. A document row's size, mtime and hash are written in the same transaction as its chunks, so
 //     a row whose size and mtime match the file on disk describes exactly the chunks stored for it.
 //     The indexer may therefore skip such a file without reading it.
@@ -13,10 +14,14 @@
 //  5. A skipped-file row is written only after its document row, if any, is gone (in the same
 //     transaction), so a path is never both indexed and skipped.
 //  6. A chunk's vector is inserted in the chunk's transaction and deleted with it (ON DELETE
-//     CASCADE); every vector insert or delete bumps settings.vector_generation in that same
-//     transaction (triggers). The FAISS cache records the generation it was built at, so a cache
-//     that misses any committed change is detected and rebuilt, and one built from uncommitted
-//     state cannot exist (it is built inside a read transaction).
+//     CASCADE); every vector is dim floats of the recorded encoder. Every vector insert or delete
+//     bumps settings.vector_generation by one and logs the chunk id at that generation in
+//     vector_log, in that same transaction (triggers): the log's rows are consecutive
+//     generations ending at the current one. A FAISS cache stamped with generation g (vectors.h)
+//     is brought to the current one by re-reading exactly the chunks logged after g; when the
+//     log no longer reaches back to g it is rebuilt.
+//  7. settings.database_id is a random id written when the file is created and never changed, so
+//     a cache made for another index file is never taken for this one's.
 //
 // States of one file while it is re-indexed (crash points named for SAEM_CRASH_AT):
 //  A. committed old version (or absent)                -- "file.before_txn"
@@ -25,10 +30,12 @@
 //  C. committed new version                             -- "file.committed"
 // A crash in A or B leaves A (SQLite rolls the journal back on the next open); the next run sees a
 // size/mtime that does not match and redoes the file. A crash in C loses nothing.
-#include "retrieval/retrieval.h"
+#include "retrieval/store.h"
 #include "retrieval/lexer.h"
 #include "retrieval/sqlite.h"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -96,6 +103,26 @@ CREATE TRIGGER chunk_vectors_ai AFTER INSERT ON chunk_vectors BEGIN
 END;
 CREATE TRIGGER chunk_vectors_ad AFTER DELETE ON chunk_vectors BEGIN
   UPDATE settings SET value = value + 1 WHERE key = 'vector_generation';
+END;
+)sql",
+    // 3: the database's identity, and the log of vector changes that lets a FAISS cache catch up
+    // instead of being rebuilt. The log keeps the last 200,000 changes (three integers each).
+    R"sql(
+INSERT OR IGNORE INTO settings(key, value) VALUES ('database_id', lower(hex(randomblob(16))));
+CREATE TABLE vector_log(generation INTEGER PRIMARY KEY, chunk_id INTEGER NOT NULL);
+DROP TRIGGER chunk_vectors_ai;
+DROP TRIGGER chunk_vectors_ad;
+CREATE TRIGGER chunk_vectors_ai AFTER INSERT ON chunk_vectors BEGIN
+  UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'vector_generation';
+  INSERT INTO vector_log(generation, chunk_id)
+    SELECT CAST(value AS INTEGER), new.chunk_id FROM settings WHERE key = 'vector_generation';
+  DELETE FROM vector_log WHERE generation <= (SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'vector_generation') - 200000;
+END;
+CREATE TRIGGER chunk_vectors_ad AFTER DELETE ON chunk_vectors BEGIN
+  UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'vector_generation';
+  INSERT INTO vector_log(generation, chunk_id)
+    SELECT CAST(value AS INTEGER), old.chunk_id FROM settings WHERE key = 'vector_generation';
+  DELETE FROM vector_log WHERE generation <= (SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'vector_generation') - 200000;
 END;
 )sql",
 };
@@ -346,6 +373,118 @@ void Store::put_skipped(const std::string &path, int64_t size, int64_t mtime_ns,
     txn.commit();
 }
 
+namespace {
+
+bool valid_metadata_key(const std::string &key) {
+    return !key.empty() && key.size() <= 128 &&
+           std::all_of(key.begin(), key.end(), [](char c) {
+               return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+           });
+}
+
+// " AND ..." conditions on documents d for a filter, and their bindings from ?first on.
+std::string filter_sql(const Filter &f, int first) {
+    std::string sql;
+    if (!f.path_prefix.empty()) sql += " AND substr(d.path, 1, length(?" + std::to_string(first) + ")) = ?" + std::to_string(first);
+    int next = first + 1;
+    for (const auto &[key, value] : f.metadata) {
+        if (!valid_metadata_key(key))
+            throw StoreError("metadata filter key '" + key + "' must be letters, digits, '_', '-' or '.'");
+        if (!(value.is_string() || value.is_number() || value.is_boolean()))
+            throw StoreError("metadata filter '" + key + "' must be a string, number or boolean");
+        sql += " AND json_extract(d.metadata, '$.\"" + key + "\"') = ?" + std::to_string(next++);
+    }
+    return sql;
+}
+
+void bind_filter(sql::Stmt &st, const Filter &f, int first) {
+    if (!f.path_prefix.empty()) st.bind(first, f.path_prefix);
+    int i = first + 1;
+    for (const auto &[key, value] : f.metadata) {
+        if (value.is_string()) st.bind(i++, value.get<std::string>());
+        else if (value.is_boolean()) st.bind(i++, int64_t(value.get<bool>()));
+        else if (value.is_number_integer()) st.bind(i++, value.get<int64_t>());
+        else st.bind(i++, value.get<double>());
+    }
+}
+
+}  // namespace
+
+Ranked Store::match_chunks(const std::string &match, const Filter &filter, double heading_weight, int limit) {
+    // Rank touching only what filters need; chunk text is read later, for the winners alone.
+    std::string sql = "SELECT chunks_fts.rowid, bm25(chunks_fts, 1.0, ?2) AS score FROM chunks_fts";
+    if (!filter.empty()) sql += " JOIN chunks c ON c.id = chunks_fts.rowid JOIN documents d ON d.id = c.document_id";
+    sql += " WHERE chunks_fts MATCH ?1" + filter_sql(filter, 4) + " ORDER BY score LIMIT ?3";
+    sql::Stmt st(db_, sql);
+    st.bind(1, match).bind(2, heading_weight).bind(3, limit);
+    bind_filter(st, filter, 4);
+    Ranked out;
+    while (st.step()) out.emplace_back(st.i64(0), -st.f64(1));  // bm25() is negated: lower is better
+    return out;
+}
+
+std::vector<int64_t> Store::filter_chunks(const std::vector<int64_t> &ids, const Filter &filter, size_t limit) {
+    std::vector<int64_t> out;
+    sql::Stmt st(db_, "SELECT 1 FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?1" + filter_sql(filter, 2));
+    for (int64_t id : ids) {
+        if (out.size() >= limit) break;
+        st.bind(1, id);
+        bind_filter(st, filter, 2);
+        if (st.step()) out.push_back(id);
+        st.reset();
+    }
+    return out;
+}
+
+std::vector<Hit> Store::read_hits(const std::vector<int64_t> &ids) {
+    std::vector<Hit> hits;
+    sql::Stmt st(db_, "SELECT c.id, c.document_id, c.ordinal, c.page, c.heading, c.text, d.path, d.title "
+                      "FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?");
+    for (int64_t id : ids) {
+        st.bind(1, id);
+        if (st.step()) {
+            Hit h;
+            h.chunk_id = st.i64(0);
+            h.document_id = st.i64(1);
+            h.ordinal = int(st.i64(2));
+            h.page = int(st.i64(3));
+            h.heading = st.str(4);
+            h.text = st.str(5);
+            h.path = st.str(6);
+            h.title = st.str(7);
+            hits.push_back(std::move(h));
+        }
+        st.reset();
+    }
+    return hits;
+}
+
+std::vector<std::string> Store::snippets(const std::string &match, const std::vector<int64_t> &ids, const std::string &open,
+                                         const std::string &close) {
+    std::vector<std::string> out(ids.size());
+    sql::Stmt st(db_, "SELECT snippet(chunks_fts, 0, ?2, ?3, '…', 24) FROM chunks_fts WHERE chunks_fts MATCH ?1 AND rowid = ?4");
+    for (size_t i = 0; i < ids.size(); ++i) {
+        st.bind(1, match).bind(2, open).bind(3, close).bind(4, ids[i]);
+        if (st.step()) out[i] = st.str(0);
+        st.reset();
+    }
+    return out;
+}
+
+std::vector<std::vector<float>> Store::chunk_vectors(const std::vector<int64_t> &ids) {
+    std::vector<std::vector<float>> out(ids.size());
+    sql::Stmt st(db_, "SELECT embedding FROM chunk_vectors WHERE chunk_id = ?");
+    for (size_t i = 0; i < ids.size(); ++i) {
+        st.bind(1, ids[i]);
+        if (st.step()) {
+            const float *f = static_cast<const float *>(st.blob(0));
+            out[i].assign(f, f + st.bytes(0) / sizeof(float));
+        }
+        st.reset();
+    }
+    return out;
+}
+
 double Store::idf(const std::string &term) {
     int64_t n = 0, df = 0;
     {
@@ -424,6 +563,17 @@ int64_t Store::vector_generation() {
     return st.step() ? st.i64(0) : 0;
 }
 
+const char *vector_index_name(VectorIndexKind kind) {
+    return kind == VectorIndexKind::hnsw ? "hnsw" : kind == VectorIndexKind::ivfpq ? "ivfpq" : "flat";
+}
+
+VectorIndexKind parse_vector_index(const std::string &name) {
+    if (name == "flat") return VectorIndexKind::flat;
+    if (name == "hnsw") return VectorIndexKind::hnsw;
+    if (name == "ivfpq") return VectorIndexKind::ivfpq;
+    throw StoreError("unknown vector index '" + name + "' (flat, hnsw, ivfpq)");
+}
+
 VectorIndexKind Store::vector_index_kind() {
     sql::Stmt st(db_, "SELECT value FROM settings WHERE key = 'vector_index'");
     std::string v = st.step() ? st.str(0) : "flat";
@@ -431,8 +581,42 @@ VectorIndexKind Store::vector_index_kind() {
 }
 
 void Store::set_vector_index_kind(VectorIndexKind kind) {
-    const char *name = kind == VectorIndexKind::hnsw ? "hnsw" : kind == VectorIndexKind::ivfpq ? "ivfpq" : "flat";
-    sql::Stmt(db_, "INSERT OR REPLACE INTO settings(key, value) VALUES ('vector_index', ?)").bind(1, name).run();
+    sql::Stmt(db_, "INSERT OR REPLACE INTO settings(key, value) VALUES ('vector_index', ?)").bind(1, vector_index_name(kind)).run();
+}
+
+std::string Store::database_id() {
+    sql::Stmt st(db_, "SELECT value FROM settings WHERE key = 'database_id'");
+    return st.step() ? st.str(0) : std::string();
+}
+
+void Store::read_vectors(const std::function<void(int64_t, const float *, size_t)> &fn) {
+    sql::Stmt st(db_, "SELECT chunk_id, embedding FROM chunk_vectors ORDER BY chunk_id");
+    while (st.step()) fn(st.i64(0), static_cast<const float *>(st.blob(1)), st.bytes(1) / sizeof(float));
+}
+
+std::optional<std::vector<int64_t>> Store::vector_changes_since(int64_t after) {
+    int64_t current = vector_generation();
+    if (after == current) return std::vector<int64_t>{};
+    if (after > current) return std::nullopt;  // a cache from the future: another file's
+    sql::Stmt first(db_, "SELECT min(generation) FROM vector_log WHERE generation > ?");
+    first.bind(1, after);
+    if (!first.step() || first.is_null(0) || first.i64(0) != after + 1) return std::nullopt;
+    sql::Stmt st(db_, "SELECT DISTINCT chunk_id FROM vector_log WHERE generation > ? ORDER BY chunk_id");
+    st.bind(1, after);
+    std::vector<int64_t> ids;
+    while (st.step()) ids.push_back(st.i64(0));
+    return ids;
+}
+
+Store::Snapshot::Snapshot(Store &store) : db_(store.db_) {
+    // Inside another snapshot (or a write) this one adds nothing: that transaction already fixes
+    // what is read.
+    if (!sqlite3_get_autocommit(db_)) db_ = nullptr;
+    else sql::exec(db_, "BEGIN");
+}
+
+Store::Snapshot::~Snapshot() {
+    if (db_) sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
 }
 
 std::string embedding_text(const std::string &heading, const std::string &text) {
@@ -451,6 +635,7 @@ Stats Store::stats() {
         if (st.step()) s.vectors = st.i64(0);
     }
     if (auto e = encoder()) s.encoder = e->identity;
+    s.vector_index = vector_index_name(vector_index_kind());
     std::error_code ec;
     auto bytes = std::filesystem::file_size(path_, ec);
     s.db_bytes = ec ? 0 : int64_t(bytes);
@@ -458,6 +643,61 @@ Stats Store::stats() {
     if (!ec) s.db_bytes += int64_t(wal);
     s.schema_version = schema_version;
     return s;
+}
+
+std::vector<std::string> Store::check() {
+    std::vector<std::string> problems;
+    Snapshot snapshot(*this);
+    auto count = [&](const char *sql) {
+        sql::Stmt st(db_, sql);
+        return st.step() ? st.i64(0) : 0;
+    };
+    auto expect_none = [&](const char *what, const char *sql) {
+        if (int64_t n = count(sql)) problems.push_back(what + std::string(": ") + std::to_string(n));
+    };
+    {
+        sql::Stmt st(db_, "PRAGMA quick_check");
+        while (st.step())
+            if (st.str(0) != "ok") problems.push_back("sqlite: " + st.str(0));
+    }
+    // 1: chunks belong to documents, chunk counts are whole, FTS holds exactly the chunks.
+    expect_none("1. chunks without their document", "SELECT count(*) FROM chunks WHERE document_id NOT IN (SELECT id FROM documents)");
+    expect_none("1. documents whose chunk_count is not their number of chunks",
+                "SELECT count(*) FROM documents d WHERE chunk_count != (SELECT count(*) FROM chunks WHERE document_id = d.id)");
+    expect_none("1. documents whose chunk ordinals are not 0..n-1",
+                "SELECT count(*) FROM documents d WHERE chunk_count > 0 AND "
+                "(SELECT max(ordinal) FROM chunks WHERE document_id = d.id) != chunk_count - 1");
+    if (sqlite3_exec(db_, "INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)", nullptr, nullptr, nullptr) != SQLITE_OK)
+        problems.push_back(std::string("1. the FTS5 index does not match the chunks: ") + sqlite3_errmsg(db_));
+    // 3: one document per path.
+    expect_none("3. paths held by more than one document", "SELECT count(*) - count(DISTINCT path) FROM documents");
+    // 4: no chunk id above the AUTOINCREMENT high-water mark (an id below it may never come back).
+    expect_none("4. chunk ids above the AUTOINCREMENT sequence",
+                "SELECT count(*) FROM chunks WHERE id > coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'chunks'), 0)");
+    // 5: a path is indexed or skipped, never both.
+    expect_none("5. paths both indexed and skipped", "SELECT count(*) FROM documents WHERE path IN (SELECT path FROM skipped)");
+    // 6: vectors belong to chunks, have the encoder's size, and the log ends at the generation.
+    expect_none("6. vectors without their chunk", "SELECT count(*) FROM chunk_vectors WHERE chunk_id NOT IN (SELECT id FROM chunks)");
+    if (auto enc = encoder()) {
+        sql::Stmt st(db_, "SELECT count(*) FROM chunk_vectors WHERE length(embedding) != ?");
+        st.bind(1, int64_t(enc->dim) * int64_t(sizeof(float)));
+        if (st.step() && st.i64(0))
+            problems.push_back("6. vectors that are not " + std::to_string(enc->dim) + " floats of " + enc->identity + ": " +
+                               std::to_string(st.i64(0)));
+    } else {
+        expect_none("6. vectors with no encoder recorded", "SELECT count(*) FROM chunk_vectors");
+    }
+    {
+        sql::Stmt st(db_, "SELECT count(*), coalesce(min(generation), 0), coalesce(max(generation), 0) FROM vector_log");
+        st.step();
+        int64_t n = st.i64(0), lo = st.i64(1), hi = st.i64(2), generation = vector_generation();
+        if (n > 0 && (hi != generation || hi - lo + 1 != n))
+            problems.push_back("6. the vector log (" + std::to_string(n) + " changes, generations " + std::to_string(lo) + ".." +
+                               std::to_string(hi) + ") is not the consecutive run ending at generation " + std::to_string(generation));
+    }
+    // 7: the database has its identity.
+    if (database_id().size() != 32) problems.push_back("7. settings.database_id is missing or malformed");
+    return problems;
 }
 
 }  // namespace saem

@@ -1,10 +1,12 @@
+// The FAISS cache of the store's vectors: the contract is in vectors.h.
 #include "retrieval/vectors.h"
-#include "retrieval/sqlite.h"
+#include "retrieval/pipeline.h"
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVFPQ.h>
+#include <faiss/impl/IDSelector.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
 
@@ -22,14 +24,26 @@ namespace saem {
 
 namespace {
 
-constexpr char cache_magic[8] = {'S', 'A', 'E', 'M', 'V', 'E', 'C', '1'};
+constexpr char cache_magic[8] = {'S', 'A', 'E', 'M', 'V', 'E', 'C', '\0'};
+// HNSW graph degree and build/search breadth; IVF-PQ lists and probes follow the size.
+constexpr int hnsw_m = 32, hnsw_ef_construction = 64, hnsw_ef_search = 128;
+
+std::string kind_params(VectorIndexKind kind) {
+    switch (kind) {
+    case VectorIndexKind::hnsw:
+        return "M=" + std::to_string(hnsw_m) + ",efConstruction=" + std::to_string(hnsw_ef_construction) +
+               ",efSearch=" + std::to_string(hnsw_ef_search);
+    case VectorIndexKind::ivfpq: return "nlist=4sqrt(n),m=dim/16|dim/8,nbits=8,nprobe=32,min_per_list=40";
+    default: return "exact";
+    }
+}
 
 std::unique_ptr<faiss::Index> make_index(VectorIndexKind kind, int dim, int64_t n, const float *data) {
     switch (kind) {
     case VectorIndexKind::hnsw: {
-        auto *hnsw = new faiss::IndexHNSWFlat(dim, 32, faiss::METRIC_INNER_PRODUCT);
-        hnsw->hnsw.efConstruction = 64;
-        hnsw->hnsw.efSearch = 128;
+        auto *hnsw = new faiss::IndexHNSWFlat(dim, hnsw_m, faiss::METRIC_INNER_PRODUCT);
+        hnsw->hnsw.efConstruction = hnsw_ef_construction;
+        hnsw->hnsw.efSearch = hnsw_ef_search;
         auto idmap = std::make_unique<faiss::IndexIDMap2>(hnsw);
         idmap->own_fields = true;
         return idmap;
@@ -59,40 +73,69 @@ std::unique_ptr<faiss::Index> make_index(VectorIndexKind kind, int dim, int64_t 
     }
 }
 
-std::string cache_path(const Store &store) { return store.path() + ".faiss"; }
+std::string cache_path(const std::string &db) { return db + ".faiss"; }
 
-// Reads <db>.faiss if it was written at this generation.
-std::unique_ptr<faiss::Index> read_cache(const std::string &path, int64_t generation) {
+nlohmann::json stamp_json(const VectorStamp &s) {
+    return {{"database_id", s.database_id}, {"generation", s.generation}, {"kind", vector_index_name(s.kind)},
+            {"params", s.params}, {"dim", s.dim}, {"encoder", s.encoder}};
+}
+
+// Reads <db>.faiss when its stamp is the store's (any generation): the caller brings it forward.
+std::unique_ptr<VectorIndex> read_cache(const std::string &path, const VectorStamp &want) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return nullptr;
     char magic[8];
-    int64_t gen = -1;
+    uint32_t version = 0, stamp_bytes = 0;
     if (!in.read(magic, 8) || std::memcmp(magic, cache_magic, 8) != 0) return nullptr;
-    if (!in.read(reinterpret_cast<char *>(&gen), 8) || gen != generation) return nullptr;
+    if (!in.read(reinterpret_cast<char *>(&version), 4) || version != vector_cache_format) return nullptr;
+    if (!in.read(reinterpret_cast<char *>(&stamp_bytes), 4) || stamp_bytes > (1u << 20)) return nullptr;
+    std::string text(stamp_bytes, '\0');
+    if (!in.read(text.data(), stamp_bytes)) return nullptr;
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object()) return nullptr;
+    VectorStamp got;
+    try {
+        got.database_id = j.at("database_id").get<std::string>();
+        got.generation = j.at("generation").get<int64_t>();
+        got.kind = parse_vector_index(j.at("kind").get<std::string>());
+        got.params = j.at("params").get<std::string>();
+        got.dim = j.at("dim").get<int>();
+        got.encoder = j.at("encoder").get<std::string>();
+    } catch (const std::exception &) {
+        return nullptr;
+    }
+    if (!got.same_source(want) || got.generation > want.generation) return nullptr;
     faiss::VectorIOReader reader;
     reader.data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     try {
-        return std::unique_ptr<faiss::Index>(faiss::read_index(&reader));
+        std::unique_ptr<faiss::Index> index(faiss::read_index(&reader));
+        if (!index || index->d != got.dim) return nullptr;
+        return std::make_unique<VectorIndex>(std::move(index), got);
     } catch (const std::exception &) {
         return nullptr;  // damaged cache: rebuilt from SQLite
     }
 }
 
 // Temporary file, fsync, rename: a reader sees the old cache or the new one, never half of one.
-void write_cache(const std::string &path, const faiss::Index &index, int64_t generation) {
-    faiss::VectorIOWriter writer;
-    faiss::write_index(&index, &writer);
+void write_cache(const std::string &path, const VectorIndex &index) {
+    std::vector<uint8_t> bytes = index.serialize();
+    std::string stamp = stamp_json(index.stamp()).dump();
+    uint32_t version = vector_cache_format, stamp_bytes = uint32_t(stamp.size());
     std::string tmp = path + ".tmp" + std::to_string(::getpid());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return;  // a cache that cannot be written is rebuilt next time; not an error
-    bool ok = ::write(fd, cache_magic, 8) == 8 && ::write(fd, &generation, 8) == 8;
-    size_t off = 0;
-    while (ok && off < writer.data.size()) {
-        ssize_t w = ::write(fd, writer.data.data() + off, writer.data.size() - off);
-        ok = w > 0;
-        off += ok ? size_t(w) : 0;
-    }
-    ok = ok && ::fsync(fd) == 0;
+    auto put = [&](const void *p, size_t n) {
+        const char *c = static_cast<const char *>(p);
+        while (n > 0) {
+            ssize_t w = ::write(fd, c, n);
+            if (w <= 0) return false;
+            c += w;
+            n -= size_t(w);
+        }
+        return true;
+    };
+    bool ok = put(cache_magic, 8) && put(&version, 4) && put(&stamp_bytes, 4) && put(stamp.data(), stamp.size()) &&
+              put(bytes.data(), bytes.size()) && ::fsync(fd) == 0;
     ::close(fd);
     if (ok && std::rename(tmp.c_str(), path.c_str()) == 0) {
         std::string dir = std::filesystem::path(path).parent_path().string();
@@ -103,19 +146,62 @@ void write_cache(const std::string &path, const faiss::Index &index, int64_t gen
     }
 }
 
-std::mutex cache_mutex;
-std::map<std::string, std::shared_ptr<const VectorIndex>> cache;
+// The vectors of ids that still have one, read in the caller's snapshot.
+void read_some(Store &store, const std::vector<int64_t> &changed, int dim, std::vector<int64_t> &ids, std::vector<float> &data) {
+    auto vecs = store.chunk_vectors(changed);
+    for (size_t i = 0; i < changed.size(); ++i) {
+        if (vecs[i].size() != size_t(dim)) continue;
+        ids.push_back(changed[i]);
+        data.insert(data.end(), vecs[i].begin(), vecs[i].end());
+    }
+}
+
+// One index file's cache. The map lock is held only to find the entry; `build` serialises the
+// catching-up and rebuilding of one file's index, never searches.
+struct Entry {
+    std::mutex build;
+    std::mutex slot_mutex;
+    std::shared_ptr<VectorIndex> slot;
+    int64_t file_generation = -1;  // the generation <db>.faiss holds
+    std::shared_ptr<VectorIndex> get() {
+        std::lock_guard lock(slot_mutex);
+        return slot;
+    }
+    void set(std::shared_ptr<VectorIndex> index) {
+        std::lock_guard lock(slot_mutex);
+        slot = std::move(index);
+    }
+};
+
+std::mutex map_mutex;
+std::map<std::string, std::shared_ptr<Entry>> entries;
+
+std::shared_ptr<Entry> entry_for(const std::string &db) {
+    std::lock_guard lock(map_mutex);
+    auto &e = entries[db];
+    if (!e) e = std::make_shared<Entry>();
+    return e;
+}
 
 }  // namespace
 
-VectorIndex::VectorIndex(std::unique_ptr<faiss::Index> index, int64_t generation, int dim, VectorIndexKind kind)
-    : index_(std::move(index)), generation_(generation), dim_(dim), kind_(kind) {}
+VectorIndex::VectorIndex(std::unique_ptr<faiss::Index> index, VectorStamp stamp)
+    : index_(std::move(index)), stamp_(std::move(stamp)) {}
 
 VectorIndex::~VectorIndex() = default;
 
-int64_t VectorIndex::size() const { return index_->ntotal; }
+int64_t VectorIndex::size() const {
+    std::shared_lock lock(mutex_);
+    return index_->ntotal;
+}
+
+VectorStamp VectorIndex::stamp() const {
+    std::shared_lock lock(mutex_);
+    return stamp_;
+}
 
 std::vector<std::pair<int64_t, float>> VectorIndex::search(const float *q, int k) const {
+    std::shared_lock lock(mutex_);
     k = int(std::min<int64_t>(k, index_->ntotal));
     if (k <= 0) return {};
     std::vector<float> scores(static_cast<size_t>(k));
@@ -127,47 +213,131 @@ std::vector<std::pair<int64_t, float>> VectorIndex::search(const float *q, int k
     return out;
 }
 
-std::shared_ptr<const VectorIndex> current_vector_index(Store &store) {
-    std::lock_guard lock(cache_mutex);
-    // One read transaction: the generation and the vectors are the same snapshot.
-    sql::exec(store.handle(), "BEGIN");
-    struct End {
-        sqlite3 *db;
-        ~End() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
-    } end{store.handle()};
-    int64_t generation = store.vector_generation();
-    auto encoder = store.encoder();
-    if (!encoder || encoder->dim <= 0) return nullptr;
-    VectorIndexKind kind = store.vector_index_kind();
-    auto &slot = cache[store.path()];
-    if (slot && slot->generation() == generation && slot->dim() == encoder->dim) return slot;
-
-    if (auto index = read_cache(cache_path(store), generation); index && index->d == encoder->dim) {
-        slot = std::make_shared<VectorIndex>(std::move(index), generation, encoder->dim, kind);
-        return slot;
+bool VectorIndex::apply(const std::vector<int64_t> &changed, const std::vector<int64_t> &ids, const std::vector<float> &data,
+                        int64_t generation) {
+    std::unique_lock lock(mutex_);
+    auto *idmap = dynamic_cast<faiss::IndexIDMap2 *>(index_.get());
+    if (!idmap) return false;
+    bool removes = false;
+    for (int64_t id : changed) removes = removes || idmap->rev_map.count(id);
+    if (removes) {
+        if (stamp_.kind == VectorIndexKind::hnsw) return false;
+        std::vector<faiss::Index::idx_t> gone(changed.begin(), changed.end());
+        faiss::IDSelectorBatch sel(gone.size(), gone.data());
+        idmap->remove_ids(sel);
     }
-    std::vector<float> data;
-    std::vector<faiss::Index::idx_t> ids;
-    {
-        sql::Stmt st(store.handle(), "SELECT chunk_id, embedding FROM chunk_vectors ORDER BY chunk_id");
-        size_t bytes = size_t(encoder->dim) * sizeof(float);
-        while (st.step()) {
-            if (st.bytes(1) != bytes)
-                throw StoreError("vector of chunk " + std::to_string(st.i64(0)) + " has " + std::to_string(st.bytes(1)) +
-                                 " bytes, expected " + std::to_string(bytes) + " (" + encoder->identity + ")");
-            ids.push_back(st.i64(0));
-            const float *v = static_cast<const float *>(st.blob(1));
-            data.insert(data.end(), v, v + encoder->dim);
+    if (!ids.empty()) {
+        std::vector<faiss::Index::idx_t> add(ids.begin(), ids.end());
+        idmap->add_with_ids(faiss::Index::idx_t(add.size()), data.data(), add.data());
+    }
+    stamp_.generation = generation;
+    return true;
+}
+
+std::vector<uint8_t> VectorIndex::serialize() const {
+    std::shared_lock lock(mutex_);
+    faiss::VectorIOWriter writer;
+    faiss::write_index(index_.get(), &writer);
+    return std::move(writer.data);
+}
+
+VectorStamp current_stamp(Store &store) {
+    Store::Snapshot snapshot(store);
+    VectorStamp s;
+    s.database_id = store.database_id();
+    s.generation = store.vector_generation();
+    s.kind = store.vector_index_kind();
+    s.params = kind_params(s.kind);
+    if (auto enc = store.encoder()) {
+        s.dim = enc->dim;
+        s.encoder = enc->identity;
+    }
+    return s;
+}
+
+std::shared_ptr<const VectorIndex> current_vector_index(Store &store) {
+    VectorStamp want = current_stamp(store);
+    if (want.dim <= 0 || !store.has_vectors()) return nullptr;
+    auto entry = entry_for(store.path());
+    auto fresh = [&](const std::shared_ptr<VectorIndex> &index) {
+        if (!index) return false;
+        VectorStamp have = index->stamp();
+        return have.same_source(want) && have.generation >= want.generation;
+    };
+    if (auto index = entry->get(); fresh(index)) return index;
+
+    std::unique_lock build(entry->build, std::try_to_lock);
+    if (!build.owns_lock()) {
+        // Another thread is catching up or rebuilding: search what is there if it is this
+        // store's index, else wait for the build.
+        if (auto index = entry->get(); index && index->stamp().same_source(want)) return index;
+        build.lock();
+        if (auto index = entry->get(); fresh(index)) return index;
+    }
+
+    // Catch up from memory, else from <db>.faiss, through the vector log.
+    std::shared_ptr<VectorIndex> base = entry->get();
+    if (!base || !base->stamp().same_source(want)) {
+        base = read_cache(cache_path(store.path()), want);
+        if (base) entry->file_generation = base->stamp().generation;
+    }
+    if (base) {
+        Store::Snapshot snapshot(store);
+        VectorStamp now = current_stamp(store);
+        if (now.same_source(want)) {
+            int64_t from = base->stamp().generation;
+            if (auto changed = store.vector_changes_since(from)) {
+                std::vector<int64_t> ids;
+                std::vector<float> data;
+                read_some(store, *changed, now.dim, ids, data);
+                if (changed->empty() || base->apply(*changed, ids, data, now.generation)) {
+                    entry->set(base);
+                    int64_t drift = now.generation - entry->file_generation;
+                    if (drift > 50000 || drift * 4 > base->size()) {
+                        write_cache(cache_path(store.path()), *base);
+                        entry->file_generation = now.generation;
+                    }
+                    return base;
+                }
+            }
         }
     }
+
+    // Rebuild from SQLite in one snapshot: the stamp's generation is the vectors'.
+    std::vector<float> data;
+    std::vector<faiss::Index::idx_t> ids;
+    VectorStamp stamp;
+    {
+        Store::Snapshot snapshot(store);
+        stamp = current_stamp(store);
+        if (stamp.dim <= 0) return nullptr;
+        const size_t dim = size_t(stamp.dim);
+        store.read_vectors([&](int64_t id, const float *v, size_t n) {
+            if (n != dim)
+                throw StoreError("vector of chunk " + std::to_string(id) + " has " + std::to_string(n) + " floats, expected " +
+                                 std::to_string(dim) + " (" + stamp.encoder + ")");
+            ids.push_back(id);
+            data.insert(data.end(), v, v + dim);
+        });
+    }
     if (ids.empty()) return nullptr;
-    auto index = make_index(kind, encoder->dim, int64_t(ids.size()), data.data());
-    index->add_with_ids(int64_t(ids.size()), data.data(), ids.data());
-    write_cache(cache_path(store), *index, generation);
-    slot = std::make_shared<VectorIndex>(std::move(index), generation, encoder->dim, kind);
-    return slot;
+    auto faiss_index = make_index(stamp.kind, stamp.dim, int64_t(ids.size()), data.data());
+    faiss_index->add_with_ids(int64_t(ids.size()), data.data(), ids.data());
+    auto index = std::make_shared<VectorIndex>(std::move(faiss_index), stamp);
+    write_cache(cache_path(store.path()), *index);
+    entry->file_generation = stamp.generation;
+    entry->set(index);
+    return index;
 }
 
 void build_vector_index(Store &store) { current_vector_index(store); }
+
+void drop_vector_cache(const std::string &db_path) {
+    {
+        std::lock_guard lock(map_mutex);
+        entries.erase(db_path);
+    }
+    std::remove(cache_path(db_path).c_str());
+}
 
 }  // namespace saem

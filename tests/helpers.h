@@ -1,11 +1,14 @@
 // Shared by the doctest suites: temporary folders and file helpers.
 #pragma once
 
-#include "retrieval/retrieval.h"
+#include "nn/nn.h"
+#include "retrieval/pipeline.h"
+#include "retrieval/store.h"
 
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -41,11 +44,53 @@ inline void write_bytes(const fs::path &p, const std::string &bytes) {
 
 inline std::string data_file(const std::string &name) { return std::string(SAEM_TEST_DATA) + "/" + name; }
 
-// The first column of the first row of a query on a store's connection (-1 when no row).
+// A connection of the test's own to an index file (the Store hands out none).
+struct Sql {
+    sqlite3 *db = nullptr;
+    explicit Sql(const std::string &path) { REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK); }
+    ~Sql() { sqlite3_close(db); }
+    int exec(const std::string &sql) { return sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr); }
+};
+
+// The first column of the first row of a query on the store's file (-1 when no row).
 inline int64_t scalar(saem::Store &s, const std::string &sql) {
+    Sql c(s.path());
     sqlite3_stmt *st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(s.handle(), sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_prepare_v2(c.db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
     int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     sqlite3_finalize(st);
     return v;
 }
+
+// A model the test owns, lent to a Retriever.
+template <class T>
+std::shared_ptr<const T> borrow(const T *p) {
+    return std::shared_ptr<const T>(p, [](const T *) {});
+}
+
+// The hits of the retrieval pipeline for query, with the given models.
+inline std::vector<saem::Hit> search(saem::Store &s, const std::string &query, saem::SearchRequest r = {},
+                                     const saem::nn::Embedder *embedder = nullptr, const saem::nn::Reranker *reranker = nullptr) {
+    r.query = query;
+    return saem::Retriever({borrow(embedder), borrow(reranker)}).search(s, r).hits;
+}
+
+// Maps each text to a preset vector (or zeros): lets a test choose the query vector exactly.
+struct TableEmbedder : saem::nn::Embedder {
+    int d;
+    std::string id;
+    std::map<std::string, std::vector<float>> table;
+    saem::nn::ApproxTokenCounter counter;
+    TableEmbedder(int dim, std::string identity) : d(dim), id(std::move(identity)) {}
+    int dim() const override { return d; }
+    std::string identity() const override { return id; }
+    const saem::nn::TokenCounter &token_counter() const override { return counter; }
+    size_t max_tokens() const override { return 512; }
+    void set_max_tokens(size_t) override {}
+    void embed(const std::vector<std::string> &texts, float *out) const override {
+        for (size_t i = 0; i < texts.size(); ++i) {
+            auto it = table.find(texts[i]);
+            for (int k = 0; k < d; ++k) out[i * size_t(d) + size_t(k)] = it == table.end() ? 0.f : it->second[size_t(k)];
+        }
+    }
+};

@@ -16,7 +16,7 @@ BeirResult run(const std::string &db, SearchMode mode, const nn::Embedder *enc, 
     BeirOptions o;
     o.db = db;
     o.mode = mode;
-    o.embedder = enc;
+    o.embedder = borrow(enc);
     o.embedder_path = potion;
     o.chunking.max_tokens = chunk_tokens;
     if (chunk_tokens > 256) o.chunking.overlap_tokens = 0;

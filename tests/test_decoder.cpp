@@ -266,14 +266,21 @@ TEST_CASE("Answers from a decoder: sources fit the context, citations, no model 
     DecoderOptions o;
     o.context = 512;
     auto d = Decoder::load(stories().path, o);
-    saem::AnswerOptions ro;
-    ro.k = 5;
+    // Retrieval as `saem ask` runs it: five whole chunks.
+    auto retrieve = [&](const std::string &q) {
+        saem::SearchRequest r;
+        r.query = q;
+        r.k = 5;
+        r.snippets = false;
+        return saem::Retriever().search(store, r);
+    };
+    const saem::Retrieved ro = retrieve("How does BM25 rank documents?");
     saem::GeneratedAnswerOptions go;
     go.generation.sampling.greedy = true;
     go.generation.max_tokens = 16;
     go.chat_template = "";  // stories260K has no chat template: plain-text instructions
     std::string streamed;
-    auto a = saem::answer_generated(store, *d, "How does BM25 rank documents?", ro, go, [&](std::string_view p) {
+    auto a = saem::answer_generated(*d, "How does BM25 rank documents?", ro, go, [&](std::string_view p) {
         streamed += p;
         return true;
     });
@@ -285,16 +292,16 @@ TEST_CASE("Answers from a decoder: sources fit the context, citations, no model 
     CHECK(a.note.find("retrieved sources") != std::string::npos);
     // A 512-token context holds fewer sources than were retrieved; a bigger answer budget fewer still.
     go.generation.max_tokens = 48;
-    auto b = saem::answer_generated(store, *d, "How does BM25 rank documents?", ro, go);
+    auto b = saem::answer_generated(*d, "How does BM25 rank documents?", ro, go);
     CHECK(b.citations.size() <= a.citations.size());
     go.generation.max_tokens = 510;
-    CHECK_THROWS_AS(saem::answer_generated(store, *d, "How does BM25 rank documents?", ro, go), ContextError);
+    CHECK_THROWS_AS(saem::answer_generated(*d, "How does BM25 rank documents?", ro, go), ContextError);
     go.generation.max_tokens = 16;
-    auto none = saem::answer_generated(store, *d, "zzzqqq xylophone", ro, go);
+    auto none = saem::answer_generated(*d, "zzzqqq xylophone", retrieve("zzzqqq xylophone"), go);
     CHECK_FALSE(none.found);
     CHECK(none.note.find("not asked") != std::string::npos);
     go.chat_template = "chatml";  // asked for, but the vocabulary has no ChatML markers
-    CHECK_THROWS_AS(saem::answer_generated(store, *d, "How does BM25 rank documents?", ro, go), std::invalid_argument);
+    CHECK_THROWS_AS(saem::answer_generated(*d, "How does BM25 rank documents?", ro, go), std::invalid_argument);
 }
 
 TEST_CASE("Llama 3 chat layout, on a byte-level vocabulary with Llama 3's special tokens") {

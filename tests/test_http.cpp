@@ -7,6 +7,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <set>
 #include <thread>
 
 using namespace saem;
@@ -194,4 +195,29 @@ TEST_CASE("readers are served while a write is in progress") {
     writer.join();
     CHECK(reads_during_write > 3);
     CHECK(body_of(c.Get("/v1/stats"))["documents"] == 4);
+}
+
+TEST_CASE("/v1/ask passes every retrieval option to the pipeline: mmr diversifies the sources") {
+    Running srv;
+    auto c = srv.client();
+    for (auto [path, text] : {std::pair{"a.txt", "Dogs bark at night and dogs guard the farm house."},
+                              std::pair{"b.txt", "Dogs bark at night and dogs guard the farm house too."},
+                              std::pair{"c.txt", "Trained dogs bark at sheep and move them across hills at night."}}) {
+        auto r = c.Post("/v1/documents", json{{"path", path}, {"text", text}}.dump(), "application/json");
+        REQUIRE(r);
+        REQUIRE(r->status == 201);
+    }
+    auto cited = [&](const json &body) {
+        json a = body_of(c.Post("/v1/ask", body.dump(), "application/json"));
+        std::set<std::string> paths;
+        for (const auto &cite : a["citations"]) paths.insert(cite["path"].get<std::string>());
+        return paths;
+    };
+    json ask = {{"question", "Do dogs bark at night?"}, {"k", 2}};
+    CHECK(cited(ask).count("c.txt") == 0);  // the two near-duplicates rank first
+    ask["mmr"] = 0.3;
+    CHECK(cited(ask).count("c.txt") == 1);
+    check_error(c.Post("/v1/ask", json{{"question", "dogs"}, {"mmr", 2}}.dump(), "application/json"), 400, "invalid_field");
+    check_error(c.Post("/v1/ask", json{{"question", "dogs"}, {"method", 5}}.dump(), "application/json"), 400, "invalid_field");
+    check_error(c.Post("/v1/ask", json{{"question", "dogs"}, {"rerank", true}}.dump(), "application/json"), 400, "no_reranker");
 }

@@ -38,13 +38,12 @@ void check_consistent(Store &s) {
     CHECK(scalar(s, "SELECT count(*) FROM documents d WHERE chunk_count != (SELECT count(*) FROM chunks WHERE document_id = d.id)") == 0);
     CHECK(scalar(s, "SELECT count(*) - count(DISTINCT path) FROM documents") == 0);
     CHECK(scalar(s, "SELECT count(*) FROM documents WHERE path IN (SELECT path FROM skipped)") == 0);
-    CHECK(sqlite3_exec(s.handle(), "INSERT INTO chunks_fts(chunks_fts, rank) VALUES('integrity-check', 1)", nullptr,
-                       nullptr, nullptr) == SQLITE_OK);
+    CHECK(s.check().empty());
 }
 
 void check_all_searchable(Store &s, const fs::path &dir, int n) {
     for (int i = 0; i < n; ++i) {
-        auto hits = s.search("uniq" + std::to_string(i) + "x", {});
+        auto hits = search(s, "uniq" + std::to_string(i) + "x");
         CAPTURE(i);
         REQUIRE(hits.size() == 1);
         CHECK(hits[0].path.find("/f" + std::to_string(i) + ".md") != std::string::npos);
@@ -85,7 +84,7 @@ TEST_CASE("re-indexing: unchanged files are not read, changed ones are, deleted 
     CHECK(first.added == 30);
     REQUIRE(first.skipped.size() == 1);
     CHECK(first.skipped[0].second.find("invalid UTF-8") != std::string::npos);
-    CHECK(s.search("hidden", {}).empty());
+    CHECK(search(s, "hidden").empty());
     check_all_searchable(s, docs, 30);
 
     // Unchanged size and mtime: the file is not read. Proven by swapping its content behind the
@@ -100,7 +99,7 @@ TEST_CASE("re-indexing: unchanged files are not read, changed ones are, deleted 
     CHECK(second.added + second.updated + second.removed == 0);
     CHECK(second.unchanged == 30);
     CHECK(second.skipped.size() == 1);
-    CHECK(s.search("uniq0x", {}).size() == 1);  // the stale content is still what is indexed
+    CHECK(search(s, "uniq0x").size() == 1);  // the stale content is still what is indexed
 
     // Changed content (new mtime) is re-chunked; touched-only files are not.
     write_bytes(f0, "# File 0\n\nNow about aqueducts.");
@@ -114,10 +113,10 @@ TEST_CASE("re-indexing: unchanged files are not read, changed ones are, deleted 
     CHECK(third.removed == 1);
     CHECK(third.unchanged == 28);
     CHECK(third.skipped.empty());
-    CHECK(s.search("uniq0x", {}).empty());
-    CHECK(s.search("aqueducts", {}).size() == 1);
-    CHECK(s.search("uniq2x", {}).empty());
-    CHECK(s.search("cisterns", {}).size() == 1);
+    CHECK(search(s, "uniq0x").empty());
+    CHECK(search(s, "aqueducts").size() == 1);
+    CHECK(search(s, "uniq2x").empty());
+    CHECK(search(s, "cisterns").size() == 1);
     check_consistent(s);
 }
 
@@ -185,9 +184,9 @@ TEST_CASE("kill -9 at random moments during a re-index with changes") {
     check_consistent(s);
     CHECK(s.stats().documents == n);
     check_all_searchable(s, docs, n);
-    SearchOptions all;
+    SearchRequest all;
     all.k = 1000;
     size_t latest = 0;
-    for (const auto &h : s.search("revision", all)) latest += h.text.find("Revision 5 of") != std::string::npos;
+    for (const auto &h : search(s, "revision", all)) latest += h.text.find("Revision 5 of") != std::string::npos;
     CHECK(latest == size_t(n / 3));  // files 2, 5, 8, ... were changed last
 }

@@ -26,14 +26,14 @@ TEST_CASE("a new index has the current schema, and reopening keeps the data") {
     }
     Store s(dir / "i.db");
     CHECK(s.stats().documents == 1);
-    CHECK(s.search("groundwater", {}).size() == 1);
+    CHECK(search(s, "groundwater").size() == 1);
 }
 
 TEST_CASE("an index from a newer saem is refused with a clear error") {
     TempDir dir;
     {
         Store s(dir / "i.db");
-        sqlite3_exec(s.handle(), "PRAGMA user_version=99", nullptr, nullptr, nullptr);
+        Sql(s.path()).exec("PRAGMA user_version=99");
     }
     CHECK_THROWS_WITH_AS(Store(dir / "i.db"), doctest::Contains("newer than this saem"), StoreError);
 }
@@ -53,16 +53,15 @@ TEST_CASE("replacing a document keeps its id, replaces its chunks and never reus
     CHECK(add(s, "doc.md", "New text about valves.") == id);
     CHECK(scalar(s, "SELECT count(*) FROM chunks") == 1);
     CHECK(scalar(s, "SELECT min(id) FROM chunks") > max_chunk);
-    CHECK(s.search("pumps", {}).empty());
-    CHECK(s.search("valves", {}).size() == 1);
+    CHECK(search(s, "pumps").empty());
+    CHECK(search(s, "valves").size() == 1);
     CHECK(s.document(id)->chunks == 1);
     REQUIRE(s.remove_document(id));
     CHECK_FALSE(s.remove_document(id));
     CHECK(scalar(s, "SELECT count(*) FROM chunks") == 0);
-    CHECK(s.search("valves", {}).empty());
+    CHECK(search(s, "valves").empty());
     // FTS5's own consistency check over the external-content index.
-    CHECK(sqlite3_exec(s.handle(), "INSERT INTO chunks_fts(chunks_fts, rank) VALUES('integrity-check', 1)", nullptr,
-                       nullptr, nullptr) == SQLITE_OK);
+    CHECK(s.check().empty());
 }
 
 TEST_CASE("search: stemming, stopwords, heading boost, Korean, snippets, filters") {
@@ -72,39 +71,39 @@ TEST_CASE("search: stemming, stopwords, heading boost, Korean, snippets, filters
     add(s, "/docs/en/other.md", "# Other\n\nA note mentioning connections once, among many other words here.", {{"lang", "en"}});
     add(s, "/docs/ko/seoul.md", read_bytes(data_file("korean.md")), {{"lang", "ko"}});
 
-    auto hits = s.search("connecting", {});  // stems to connect
+    auto hits = search(s, "connecting");  // stems to connect
     REQUIRE(hits.size() == 2);
     CHECK(hits[0].path == "/docs/en/conn.md");  // title/heading match ranks first
     CHECK(hits[0].score > hits[1].score);
     CHECK(hits[0].snippet.find("[connected]") != std::string::npos);
 
-    CHECK(s.search("the of and", {}).empty());  // only stopwords
+    CHECK(search(s, "the of and").empty());  // only stopwords
 
     for (const char *q : {"서울", "수도", "한강이", "김치는 무엇으로 만드나", "서울은"}) {
         CAPTURE(q);
-        auto k = s.search(q, {});
+        auto k = search(s, q);
         REQUIRE_FALSE(k.empty());
         CHECK(k[0].path == "/docs/ko/seoul.md");
     }
     // A hard line wrap inside a Korean word (as in Debian's debian-faq.ko.txt) does not split it.
     add(s, "/docs/ko/wrapped.txt", "수정된 버전을 배\n    포하면 됩니다.");
-    auto wrapped = s.search("배포", {});
+    auto wrapped = search(s, "배포");
     REQUIRE(wrapped.size() == 1);
     CHECK(wrapped[0].path == "/docs/ko/wrapped.txt");
-    auto food = s.search("배추", {});
+    auto food = search(s, "배추");
     REQUIRE(food.size() == 1);
     CHECK(food[0].heading == "한국어 문서 › 음식");
-    CHECK(s.search("배", {}).size() == 2);  // a lone syllable matches as a prefix: 배추, 배포
+    CHECK(search(s, "배").size() == 2);  // a lone syllable matches as a prefix: 배추, 배포
 
-    SearchOptions only_ko;
+    SearchRequest only_ko;
     only_ko.filter.path_prefix = "/docs/ko/";
-    CHECK(s.search("connections 서울", only_ko).size() == 1);
-    SearchOptions by_meta;
+    CHECK(search(s, "connections 서울", only_ko).size() == 1);
+    SearchRequest by_meta;
     by_meta.filter.metadata = {{"lang", "en"}, {"year", 2024}};
-    auto m = s.search("connections", by_meta);
+    auto m = search(s, "connections", by_meta);
     REQUIRE(m.size() == 1);
     CHECK(m[0].path == "/docs/en/conn.md");
-    SearchOptions bad_key;
+    SearchRequest bad_key;
     bad_key.filter.metadata = {{"x') OR 1=1 --", "en"}};
-    CHECK_THROWS_AS(s.search("connections", bad_key), StoreError);
+    CHECK_THROWS_AS(search(s, "connections", bad_key), StoreError);
 }

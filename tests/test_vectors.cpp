@@ -21,30 +21,11 @@ namespace {
 
 const std::string potion = std::string(SAEM_SHARED) + "/models/potion-base-4M-int8";
 
-// Maps each text to a preset vector (or zeros): lets a test choose the query vector exactly.
-struct TableEmbedder : nn::Embedder {
-    int d;
-    std::string id;
-    std::map<std::string, std::vector<float>> table;
-    nn::ApproxTokenCounter counter;
-    TableEmbedder(int dim, std::string identity) : d(dim), id(std::move(identity)) {}
-    int dim() const override { return d; }
-    std::string identity() const override { return id; }
-    const nn::TokenCounter &token_counter() const override { return counter; }
-    size_t max_tokens() const override { return 512; }
-    void set_max_tokens(size_t) override {}
-    void embed(const std::vector<std::string> &texts, float *out) const override {
-        for (size_t i = 0; i < texts.size(); ++i) {
-            auto it = table.find(texts[i]);
-            for (int k = 0; k < d; ++k) out[i * size_t(d) + size_t(k)] = it == table.end() ? 0.f : it->second[size_t(k)];
-        }
-    }
-};
-
 std::set<int64_t> chunk_ids(Store &s) {
     std::set<int64_t> ids;
+    Sql c(s.path());
     sqlite3_stmt *st = nullptr;
-    sqlite3_prepare_v2(s.handle(), "SELECT id FROM chunks", -1, &st, nullptr);
+    sqlite3_prepare_v2(c.db, "SELECT id FROM chunks", -1, &st, nullptr);
     while (sqlite3_step(st) == SQLITE_ROW) ids.insert(sqlite3_column_int64(st, 0));
     sqlite3_finalize(st);
     return ids;
@@ -52,13 +33,12 @@ std::set<int64_t> chunk_ids(Store &s) {
 
 // Every id FAISS can return, via a dense search for everything.
 std::set<int64_t> faiss_ids(Store &s, const nn::Embedder &e) {
-    SearchOptions so;
+    SearchRequest so;
     so.mode = SearchMode::dense;
-    so.embedder = &e;
     so.k = 1000000;
     so.snippets = false;
     std::set<int64_t> ids;
-    for (const auto &h : s.search("anything at all", so)) ids.insert(h.chunk_id);
+    for (const auto &h : search(s, "anything at all", so, &e)) ids.insert(h.chunk_id);
     return ids;
 }
 
@@ -74,29 +54,28 @@ TEST_CASE("dense search finds meaning without shared words; hybrid keeps lexical
     index_document(s, "rain.txt", "Heavy rainfall flooded the valley and the river burst its banks.", "txt", {}, {}, enc.get());
     CHECK(s.stats().vectors == 3);
 
-    SearchOptions lexical;
-    CHECK(s.search("puppy", lexical).empty());
-    SearchOptions dense;
+    SearchRequest lexical;
+    CHECK(search(s, "puppy", lexical).empty());
+    SearchRequest dense;
     dense.mode = SearchMode::dense;
-    dense.embedder = enc.get();
-    auto hits = s.search("puppy", dense);
+    auto hits = search(s, "puppy", dense, enc.get());
     REQUIRE(hits.size() == 3);
     CHECK(hits[0].path == "dogs.txt");
     CHECK(hits[0].score > hits[1].score);
     CHECK_FALSE(hits[0].snippet.empty());
-    hits = s.search("equity trading losses", dense);
+    hits = search(s, "equity trading losses", dense, enc.get());
     CHECK(hits[0].path == "market.txt");
 
-    SearchOptions hybrid = dense;
+    SearchRequest hybrid = dense;
     hybrid.mode = SearchMode::hybrid;
-    hits = s.search("river", hybrid);
+    hits = search(s, "river", hybrid, enc.get());
     REQUIRE_FALSE(hits.empty());
     CHECK(hits[0].path == "rain.txt");
     CHECK(hits[0].snippet.find("[river]") != std::string::npos);
 
-    SearchOptions no_encoder;
+    SearchRequest no_encoder;
     no_encoder.mode = SearchMode::dense;
-    CHECK_THROWS_WITH_AS(s.search("puppy", no_encoder), doctest::Contains("needs an encoder"), StoreError);
+    CHECK_THROWS_WITH_AS(search(s, "puppy", no_encoder), doctest::Contains("needs an encoder"), RequestError);
 }
 
 TEST_CASE("an index refuses vectors from another encoder, and reembed replaces them") {
@@ -174,10 +153,9 @@ TEST_CASE("kill -9 of a dense index run: FAISS and SQLite agree on reopen") {
     Store s(db);
     CHECK(s.stats().documents == 40);
     CHECK(faiss_ids(s, *enc) == chunk_ids(s));
-    SearchOptions dense;
+    SearchRequest dense;
     dense.mode = SearchMode::dense;
-    dense.embedder = enc.get();
-    CHECK(s.search("springs", dense).size() == 10);
+    CHECK(search(s, "springs", dense, enc.get()).size() == 10);
 }
 
 TEST_CASE("100,000 random 384-d vectors: flat is exact, HNSW recall@10 >= 0.95") {
@@ -238,11 +216,10 @@ TEST_CASE("100,000 random 384-d vectors: flat is exact, HNSW recall@10 >= 0.95")
             std::partial_sort(all.begin(), all.begin() + 10, all.end(), std::greater<>());
             std::set<int64_t> truth;
             for (int k = 0; k < 10; ++k) truth.insert(all[size_t(k)].second);
-            SearchOptions so;
+            SearchRequest so;
             so.mode = SearchMode::dense;
-            so.embedder = &emb;
             so.snippets = false;
-            auto hits = s.search("q" + std::to_string(q), so);
+            auto hits = search(s, "q" + std::to_string(q), so, &emb);
             REQUIRE(hits.size() == 10);
             size_t found = 0;
             for (const auto &h : hits) found += truth.count(h.chunk_id);
@@ -269,17 +246,15 @@ TEST_CASE("MMR trades a near-duplicate for a different relevant chunk") {
         index_document(s, "a.txt", "Dogs bark at night and dogs guard the farm house.", "txt", {}, {}, e);
         index_document(s, "b.txt", "Dogs bark at night and dogs guard the farm house too.", "txt", {}, {}, e);
         index_document(s, "c.txt", "Trained dogs help shepherds move sheep across hills.", "txt", {}, {}, e);
-        SearchOptions plain;
+        SearchRequest plain;
         plain.k = 2;
         plain.mode = vectors ? SearchMode::hybrid : SearchMode::lexical;
-        plain.embedder = e;
-        auto top = s.search("dogs bark at night", plain);
+        auto top = search(s, "dogs bark at night", plain, e);
         REQUIRE(top.size() == 2);
         CHECK(std::set<std::string>{top[0].path, top[1].path} == std::set<std::string>{"a.txt", "b.txt"});
-        SearchOptions diverse = plain;
-        diverse.mmr = true;
+        SearchRequest diverse = plain;
         diverse.mmr_lambda = 0.3;
-        auto mmr = s.search("dogs bark at night", diverse);
+        auto mmr = search(s, "dogs bark at night", diverse, e);
         REQUIRE(mmr.size() == 2);
         CHECK(mmr[0].path == top[0].path);  // the most relevant stays first
         CHECK(mmr[1].path == "c.txt");
@@ -351,10 +326,10 @@ TEST_CASE("a cross-encoder reorders the top hits by its own scores") {
                            "Rivers carry water from springs to the sea.", "Aquifers refill slowly after droughts.",
                            "Water tables fall when wells pump too much water."};
     for (int i = 0; i < 5; ++i) index_document(s, "d" + std::to_string(i) + ".txt", texts[i], "txt", {}, {});
-    SearchOptions so;
+    SearchRequest so;
     so.k = 5;
-    so.reranker = reranker.get();
-    auto hits = s.search("water aquifers", so);
+    so.rerank = true;
+    auto hits = search(s, "water aquifers", so, nullptr, reranker.get());
     REQUIRE(hits.size() == 5);
     std::vector<std::string> passages;
     for (const auto &h : hits) passages.push_back(embedding_text(h.heading, h.text));

@@ -1,23 +1,28 @@
-// retrieval: saem's store and search.
-//
-// One SQLite file per index holds everything: documents, their chunks, an FTS5 index over the
-// chunk text and the chunks' embedding vectors. Text is UTF-8; character spans are byte offsets
-// into the document's normalised text.
+// The store: one SQLite file per index holds everything: documents, their chunks, an FTS5 index
+// over the chunk text and the chunks' embedding vectors. Text is UTF-8; character spans are byte
+// offsets into the document's normalised text. The store stores: it runs no model and hands out
+// no SQLite handle; ranking, fusion and models live in the retrieval pipeline (pipeline.h).
 //
 // Vector layout contract. A chunk's vector is dim float32 values, little-endian, stored as one
 // BLOB beside the chunk (table chunk_vectors, written in the same transaction as the chunk). All
 // vectors of an index come from one encoder (Store::encoder()); they are compared by inner product,
 // which is cosine similarity because encoders that saem indexes with L2-normalise. Chunk ids are
-// AUTOINCREMENT and never reused: they are the FAISS ids. The FAISS index (<db>.faiss) is a cache
-// derived from these BLOBs, stamped with the generation number SQLite bumps on every vector
-// change; a cache with another generation is rebuilt, so FAISS never names a chunk that is gone.
+// AUTOINCREMENT and never reused: they are the FAISS ids. Every vector insert or delete bumps the
+// vector generation and is logged (chunk id, added or removed) in the same transaction, so a FAISS
+// cache (vectors.h) built at an older generation can be brought forward change by change.
+//
+// Threads: a Store is one SQLite connection and is used by one thread at a time. Any number of
+// Stores (threads, processes) may open the same file: readers see committed snapshots (WAL) while
+// one writer at a time commits.
 #pragma once
 
-#include "nn/nn.h"
+#include "retrieval/hit.h"
+#include "retrieval/terms.h"
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -29,6 +34,7 @@ struct sqlite3;
 
 namespace saem {
 
+// A store operation failed. busy: the database stayed locked by another writer past the timeout.
 struct StoreError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
@@ -70,46 +76,7 @@ struct DocumentInfo {
 struct Filter {
     std::string path_prefix;
     std::vector<std::pair<std::string, nlohmann::json>> metadata;  // key == value, all must hold
-};
-
-enum class SearchMode { lexical, dense, hybrid };
-SearchMode parse_mode(const std::string &name);  // throws StoreError
-const char *mode_name(SearchMode mode);
-
-struct SearchOptions {
-    int k = 10;
-    SearchMode mode = SearchMode::lexical;
-    const nn::Embedder *embedder = nullptr;  // needed by dense and hybrid
-    int candidates = 100;                     // per list, before fusion
-    // Hybrid fusion: score = lexical_weight / (lexical_rrf_k + lexical rank)
-    //                      + dense_weight / (dense_rrf_k + dense rank)
-    // BM25's first ranks are where it is most often right; a small embedder's are not. So the
-    // lexical list gets a small rank constant (its top hits stay on top) and the dense list a
-    // large one (it mostly lifts what BM25 ranked low or missed). On SciFact with
-    // potion-base-4M this keeps BM25's nDCG@10 and raises Recall@100, where plain RRF
-    // (60/60) loses 0.05 nDCG@10 (bench/README.md).
-    double lexical_weight = 1.0, dense_weight = 1.0;
-    double lexical_rrf_k = 5, dense_rrf_k = 60;
-    // Maximal marginal relevance over the top `candidates`: each next hit maximises
-    // mmr_lambda * relevance - (1 - mmr_lambda) * (greatest similarity to a hit already chosen).
-    // Similarity is the cosine of chunk vectors when the index has them, else the overlap of terms.
-    bool mmr = false;
-    double mmr_lambda = 0.7;
-    // A cross-encoder re-scores the first rerank_top hits (heading and text as the passage);
-    // they are reordered by its scores, ahead of the rest.
-    const nn::Reranker *reranker = nullptr;
-    int rerank_top = 30;
-    Filter filter;
-    double heading_weight = 2.0;  // BM25 weight of the title/heading column relative to the text
-    bool snippets = true;
-    std::string mark_open = "[", mark_close = "]";
-};
-
-struct Hit {
-    int64_t chunk_id = 0, document_id = 0;
-    int ordinal = 0, page = 0;
-    std::string path, title, heading, text, snippet;
-    double score = 0;  // BM25, higher is better
+    bool empty() const { return path_prefix.empty() && metadata.empty(); }
 };
 
 // What made an index's vectors. Two encoders agree only if their identities do.
@@ -120,16 +87,22 @@ struct EncoderInfo {
 };
 
 enum class VectorIndexKind { flat, hnsw, ivfpq };
+const char *vector_index_name(VectorIndexKind kind);
+VectorIndexKind parse_vector_index(const std::string &name);  // throws StoreError
 
 struct Stats {
     int64_t documents = 0, chunks = 0, skipped = 0, db_bytes = 0, vectors = 0;
     std::string encoder;
+    std::string vector_index;
     int schema_version = 0;
 };
 
+// Chunk ids with a score, best first.
+using Ranked = std::vector<std::pair<int64_t, double>>;
+
 class Store {
 public:
-    static constexpr int schema_version = 2;
+    static constexpr int schema_version = 3;
 
     // Opens or creates the index file and brings its schema up to date.
     explicit Store(const std::string &path);
@@ -137,6 +110,7 @@ public:
     Store(const Store &) = delete;
     Store &operator=(const Store &) = delete;
 
+    // ---- documents
     std::optional<FileState> file_state(const std::string &path);
     // Adds the document or replaces the one with the same path, chunks included, atomically.
     // The id of a replaced document is kept.
@@ -157,8 +131,24 @@ public:
     std::optional<std::pair<FileState, std::string>> skipped_state(const std::string &path);
     void put_skipped(const std::string &path, int64_t size, int64_t mtime_ns, const std::string &reason);
 
-    std::vector<Hit> search(std::string_view query, const SearchOptions &options);
+    // ---- reading chunks (what the pipeline ranks with)
+    // BM25 over chunk text and heading for an FTS5 MATCH expression (fts_query()), filter applied,
+    // best `limit`. heading_weight: the heading column's BM25 weight relative to the text's.
+    Ranked match_chunks(const std::string &fts_match, const Filter &filter, double heading_weight, int limit);
+    // The ids among `ids` whose documents pass the filter, in the given order, at most limit.
+    // Throws StoreError for a metadata key or value a filter cannot hold.
+    std::vector<int64_t> filter_chunks(const std::vector<int64_t> &ids, const Filter &filter, size_t limit);
+    // Chunks and their documents, in the order of ids; ids no longer in the store are left out.
+    std::vector<Hit> read_hits(const std::vector<int64_t> &ids);
+    // FTS5 snippets of each chunk for a MATCH expression, marked with open/close ("" where none).
+    std::vector<std::string> snippets(const std::string &fts_match, const std::vector<int64_t> &ids,
+                                      const std::string &open, const std::string &close);
+    // The vectors of the chunks, in the order of ids (empty where a chunk has none).
+    std::vector<std::vector<float>> chunk_vectors(const std::vector<int64_t> &ids);
+    // Inverse document frequency of an index term over chunks (BM25's form, floored at 0).
+    double idf(const std::string &term);
 
+    // ---- vectors
     std::optional<EncoderInfo> encoder();
     // Records the encoder on first use; refuses (StoreError) one that differs from the recorded one
     // while vectors exist, naming both and the command that re-embeds.
@@ -172,11 +162,32 @@ public:
     bool has_vectors();
     VectorIndexKind vector_index_kind();
     void set_vector_index_kind(VectorIndexKind kind);
-    // Inverse document frequency of an index term over chunks (BM25's form, floored at 0).
-    double idf(const std::string &term);
-    Stats stats();
+    // A random id made when the file was created: a cache stamped with another one is another
+    // index's, however equal its generation.
+    std::string database_id();
+    // Every vector, in chunk id order (rebuilding a cache).
+    void read_vectors(const std::function<void(int64_t chunk_id, const float *v, size_t dim)> &fn);
+    // Chunk ids whose vector was added or removed after generation `after`, up to the current one;
+    // nullopt when the log no longer reaches back that far (the cache must be rebuilt).
+    std::optional<std::vector<int64_t>> vector_changes_since(int64_t after);
 
-    sqlite3 *handle() { return db_; }
+    // A read transaction: everything read while it lives is one committed snapshot.
+    class Snapshot {
+    public:
+        explicit Snapshot(Store &store);
+        ~Snapshot();
+        Snapshot(const Snapshot &) = delete;
+        Snapshot &operator=(const Snapshot &) = delete;
+
+    private:
+        sqlite3 *db_;
+    };
+
+    Stats stats();
+    // Checks the invariants listed at the top of store.cpp, SQLite's own integrity and the FTS5
+    // index against the chunks. Returns one line per problem; empty when the store is sound.
+    std::vector<std::string> check();
+
     const std::string &path() const { return path_; }
 
 private:
@@ -185,29 +196,11 @@ private:
     std::string path_;
 };
 
-// Brings the FAISS cache (<db>.faiss) up to the store's vectors now rather than at the first
-// dense search.
-void build_vector_index(Store &store);
-
 // The text a chunk is embedded as: its heading path, then its text.
 std::string embedding_text(const std::string &heading, const std::string &text);
-
-// The FTS5 MATCH expression for arbitrary user text: every searchable word as a quoted term,
-// OR-ed, so no input can be an FTS5 syntax error. Empty when nothing in the text is searchable.
-std::string fts_query(std::string_view user_text);
-
-// The index terms of a text, in order (stemmed, stopwords dropped, CJK bigrams).
-std::vector<std::string> analyze(std::string_view text);
 
 // Test hook for the crash invariants in store.cpp: SAEM_CRASH_AT=name[:n] kills the process with
 // SIGKILL the n-th time (default 1st) execution passes the named point.
 void crash_point(const char *name);
-
-// BEIR / trec_eval metrics for one query. ranked: document ids, best first. qrels: judged
-// documents and their graded relevance (0 = judged not relevant).
-struct Qrels : std::vector<std::pair<std::string, int>> {};
-double ndcg_at(const std::vector<std::string> &ranked, const Qrels &qrels, size_t k);
-double recall_at(const std::vector<std::string> &ranked, const Qrels &qrels, size_t k);
-double mrr_at(const std::vector<std::string> &ranked, const Qrels &qrels, size_t k);
 
 }  // namespace saem
