@@ -54,7 +54,7 @@ std::vector<float> read_floats(const std::string &path) {
 
 }  // namespace
 
-TEST_CASE("BERT GGUF embeddings equal llama.cpp's on 500 SciFact passages (F32, F16, Q8_0)") {
+TEST_CASE("BERT GGUF embeddings equal llama.cpp's on 500 SciFact passages (F32, F16, Q8_0)" * doctest::test_suite("slow")) {
     auto meta = nlohmann::json::parse(read_bytes(fixtures + "/meta.json"));
     const int n = meta["passages"], dim = meta["dim"];
     auto passages = scifact_passages(shared);

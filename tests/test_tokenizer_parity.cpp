@@ -38,7 +38,7 @@ void check_set(const std::string &model, const std::string &set, const std::vect
 
 }  // namespace
 
-TEST_CASE("WordPiece ids equal Hugging Face's on SciFact, SQuAD and Korean passages") {
+TEST_CASE("WordPiece ids equal Hugging Face's on SciFact, SQuAD and Korean passages" * doctest::test_suite("slow")) {
     REQUIRE_MESSAGE(std::filesystem::exists(shared + "/models"), "../shared is missing");
     auto scifact = scifact_passages(shared), squad = squad_passages(shared);
     auto korean = line_passages(fixtures + "/korean-passages.txt");
@@ -103,7 +103,7 @@ struct VocabGgufs {
 
 }  // namespace
 
-TEST_CASE("BPE ids equal Hugging Face's and llama.cpp's on SciFact, SQuAD and Korean passages") {
+TEST_CASE("BPE ids equal Hugging Face's and llama.cpp's on SciFact, SQuAD and Korean passages" * doctest::test_suite("slow")) {
     const std::vector<std::pair<std::string, std::vector<std::string>>> sets = {
         {"scifact", scifact_passages(shared)}, {"squad", squad_passages(shared)}, {"korean", line_passages(fixtures + "/korean-passages.txt")}};
     VocabGgufs ggufs;

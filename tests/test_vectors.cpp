@@ -118,7 +118,7 @@ TEST_CASE("FAISS never returns a chunk that is gone, however its cache file is")
     CHECK(faiss_ids(s, *enc) == chunk_ids(s));
 }
 
-TEST_CASE("kill -9 of a dense index run: FAISS and SQLite agree on reopen") {
+TEST_CASE("kill -9 of a dense index run: FAISS and SQLite agree on reopen" * doctest::test_suite("slow")) {
     TempDir dir;
     fs::path docs = dir.path / "docs";
     for (int i = 0; i < 40; ++i)
@@ -146,6 +146,7 @@ TEST_CASE("kill -9 of a dense index run: FAISS and SQLite agree on reopen") {
         {
             Store s(db);
             CHECK(scalar(s, "SELECT count(*) FROM chunks") == scalar(s, "SELECT count(*) FROM chunk_vectors"));
+            CHECK(s.check().empty());
             CHECK(faiss_ids(s, *enc) == chunk_ids(s));
         }
     }
@@ -158,7 +159,7 @@ TEST_CASE("kill -9 of a dense index run: FAISS and SQLite agree on reopen") {
     CHECK(search(s, "springs", dense, enc.get()).size() == 10);
 }
 
-TEST_CASE("100,000 random 384-d vectors: flat is exact, HNSW recall@10 >= 0.95") {
+TEST_CASE("100,000 random 384-d vectors: flat is exact, HNSW recall@10 >= 0.95" * doctest::test_suite("slow")) {
     // Random vectors drawn around 1,000 random centres, then normalised. Embeddings have this kind
     // of structure; vectors uniform on the 384-d sphere have none (a point's 10 nearest are barely
     // nearer than the rest), and no graph index finds them short of a full scan: FAISS's HNSW
