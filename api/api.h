@@ -25,6 +25,9 @@ Filter filter_from_json(const nlohmann::json &filter);
 // "k" (1..max_k, default default_k), "mode", "filter", "mmr" (true or a lambda), "rerank".
 // Throws RequestError (missing_field, invalid_field).
 SearchRequest search_request_from_json(const nlohmann::json &body, const char *text_field, int default_k, int max_k);
+// What an answer retrieves with, whichever route asked: whole chunks (no snippets) and the
+// question terms' idf, which the extractive answer weighs sentences by.
+SearchRequest for_answers(SearchRequest request);
 
 // ---- Models: which encoder to use.
 struct ModelCandidate {

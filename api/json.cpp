@@ -89,4 +89,10 @@ SearchRequest search_request_from_json(const json &body, const char *text_field,
     return r;
 }
 
+SearchRequest for_answers(SearchRequest r) {
+    r.snippets = false;
+    r.term_idf = true;
+    return r;
+}
+
 }  // namespace saem

@@ -153,8 +153,7 @@ int cmd_ask(const Args &a) {
     saem::Retrieved found;
     {
         saem::Store store(a.get("db", "saem.db"));
-        saem::SearchRequest r = search_request(a, 5, 100);
-        r.snippets = false;  // answers read whole chunks
+        saem::SearchRequest r = saem::for_answers(search_request(a, 5, 100));
         found = retriever_for(a, store, r).search(store, r);
     }
     auto decoder = decoder_for(a);

@@ -110,8 +110,7 @@ struct Server::Impl {
     // "event: error" with the error's).
     void ask(const httplib::Request &req, httplib::Response &res) {
         json body = parse_body(req);
-        SearchRequest sr = search_request_from_json(body, "question", 5, 100);
-        sr.snippets = false;  // answers read whole chunks
+        SearchRequest sr = for_answers(search_request_from_json(body, "question", 5, 100));
         const std::string question = sr.query;
         std::string method = opt.decoder ? "generated" : "extractive";
         if (body.contains("method") && !body["method"].is_null()) {

@@ -13,14 +13,18 @@ Answer answer_extractive(const std::string &question, const Retrieved &retrieved
                   "A generator model would compose a direct answer from the same cited sources.";
     const std::vector<Hit> &hits = retrieved.hits;
 
-    std::map<std::string, double> weight;  // question term -> idf
+    // Question term -> its idf over the index (1 when the search did not measure it). Terms in
+    // nearly every chunk still count a little: a question made only of common words must still
+    // be answerable.
+    std::map<std::string, double> idf(retrieved.term_idf.begin(), retrieved.term_idf.end());
+    std::map<std::string, double> weight;
     double total = 0;
-    for (const auto &[t, idf] : retrieved.term_idf) {
-        // Terms in nearly every chunk still count a little: a question made only of common words
-        // must still be answerable.
-        double w = std::max(idf, 0.1);
-        total += w - weight[t];
+    for (const auto &t : analyze(question)) {
+        if (weight.count(t)) continue;
+        auto it = idf.find(t);
+        double w = std::max(it == idf.end() ? 1.0 : it->second, 0.1);
         weight[t] = w;
+        total += w;
     }
     if (hits.empty() || total <= 0) {
         answer.text = "Nothing relevant to the question was found in the index.";

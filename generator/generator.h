@@ -46,8 +46,9 @@ struct ExtractiveOptions {
     double min_coverage = 0.3;  // below this share of the question's weight a sentence is not an answer
 };
 
-// The sentences of the retrieved chunks that best cover the question's terms (weighted by
-// retrieved.term_idf), quoted verbatim with citations.
+// The sentences of the retrieved chunks that best cover the question's terms, weighted by
+// retrieved.term_idf (SearchRequest::term_idf; a term it lacks weighs 1), quoted verbatim with
+// citations.
 Answer answer_extractive(const std::string &question, const Retrieved &retrieved, const ExtractiveOptions &options = {});
 
 // ---- Decoder generation -------------------------------------------------------------------------

@@ -230,11 +230,6 @@ Retrieved Retriever::search(Store &store, const SearchRequest &req) const {
     if (req.mmr_lambda && !(*req.mmr_lambda >= 0 && *req.mmr_lambda <= 1))
         throw RequestError("invalid_field", "the MMR lambda must be from 0 (diverse) to 1 (relevant)");
 
-    {
-        std::unordered_set<std::string> seen;
-        for (auto &t : analyze(req.query))
-            if (seen.insert(t).second) out.term_idf.emplace_back(t, 0.0);
-    }
     if (req.k <= 0) return out;
     std::string match = fts_query(req.query);
     int candidates = std::max(req.k, req.candidates);
@@ -263,7 +258,14 @@ Retrieved Retriever::search(Store &store, const SearchRequest &req) const {
             break;
         }
         }
-        for (auto &[term, idf] : out.term_idf) idf = store.idf(term);
+        if (req.term_idf) {
+            std::vector<std::string> terms;
+            std::unordered_set<std::string> seen;
+            for (auto &t : analyze(req.query))
+                if (seen.insert(t).second) terms.push_back(std::move(t));
+            std::vector<double> idf = store.idf(terms);
+            for (size_t i = 0; i < terms.size(); ++i) out.term_idf.emplace_back(terms[i], idf[i]);
+        }
     }
     if (req.rerank && !ranked.empty()) ranked = rerank(store, req.query, ranked, *models_.reranker, req.rerank_top);
     if (req.mmr_lambda) ranked = maximal_marginal_relevance(store, ranked, req.k, *req.mmr_lambda);

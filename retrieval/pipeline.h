@@ -70,6 +70,7 @@ struct SearchRequest {
     double heading_weight = 2.0;       // BM25 weight of the title/heading column relative to the text
     bool snippets = true;
     std::string mark_open = "[", mark_close = "]";
+    bool term_idf = false;             // fill Retrieved::term_idf (what extractive answers weigh by)
 };
 
 class Retriever {

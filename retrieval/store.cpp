@@ -485,19 +485,24 @@ std::vector<std::vector<float>> Store::chunk_vectors(const std::vector<int64_t> 
     return out;
 }
 
-double Store::idf(const std::string &term) {
-    int64_t n = 0, df = 0;
+std::vector<double> Store::idf(const std::vector<std::string> &terms) {
+    std::vector<double> out;
+    if (terms.empty()) return out;
+    int64_t n = 0;
     {
         sql::Stmt st(db_, "SELECT count(*) FROM chunks");
         if (st.step()) n = st.i64(0);
     }
-    {
-        sql::Stmt st(db_, "SELECT doc FROM chunks_vocab WHERE term = ?");
+    sql::Stmt st(db_, "SELECT doc FROM chunks_vocab WHERE term = ?");
+    for (const auto &term : terms) {
+        int64_t df = 0;
         st.bind(1, term);
         if (st.step()) df = st.i64(0);
+        st.reset();
+        double v = std::log((double(n - df) + 0.5) / (double(df) + 0.5));
+        out.push_back(v > 0 ? v : 0);
     }
-    double v = std::log((double(n - df) + 0.5) / (double(df) + 0.5));
-    return v > 0 ? v : 0;
+    return out;
 }
 
 std::optional<EncoderInfo> Store::encoder() {

@@ -145,8 +145,8 @@ public:
                                       const std::string &open, const std::string &close);
     // The vectors of the chunks, in the order of ids (empty where a chunk has none).
     std::vector<std::vector<float>> chunk_vectors(const std::vector<int64_t> &ids);
-    // Inverse document frequency of an index term over chunks (BM25's form, floored at 0).
-    double idf(const std::string &term);
+    // Inverse document frequency of index terms over chunks (BM25's form, floored at 0).
+    std::vector<double> idf(const std::vector<std::string> &terms);
 
     // ---- vectors
     std::optional<EncoderInfo> encoder();

@@ -15,6 +15,7 @@ Answer ask(Store &s, const std::string &question) {
     r.query = question;
     r.k = 5;
     r.snippets = false;
+    r.term_idf = true;
     return answer_extractive(question, Retriever().search(s, r));
 }
 }  // namespace

@@ -272,6 +272,7 @@ TEST_CASE("Answers from a decoder: sources fit the context, citations, no model 
         r.query = q;
         r.k = 5;
         r.snippets = false;
+        r.term_idf = true;
         return saem::Retriever().search(store, r);
     };
     const saem::Retrieved ro = retrieve("How does BM25 rank documents?");
