@@ -42,6 +42,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <unordered_map>
 
 namespace saem {
 
@@ -437,25 +438,30 @@ std::vector<int64_t> Store::filter_chunks(const std::vector<int64_t> &ids, const
 }
 
 std::vector<Hit> Store::read_hits(const std::vector<int64_t> &ids) {
-    std::vector<Hit> hits;
-    sql::Stmt st(db_, "SELECT c.id, c.document_id, c.ordinal, c.page, c.heading, c.text, d.path, d.title "
-                      "FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?");
-    for (int64_t id : ids) {
-        st.bind(1, id);
-        if (st.step()) {
-            Hit h;
-            h.chunk_id = st.i64(0);
-            h.document_id = st.i64(1);
-            h.ordinal = int(st.i64(2));
-            h.page = int(st.i64(3));
-            h.heading = st.str(4);
-            h.text = st.str(5);
-            h.path = st.str(6);
-            h.title = st.str(7);
-            hits.push_back(std::move(h));
-        }
-        st.reset();
+    if (ids.empty()) return {};
+    // One statement for all of them (ids are integers, so inlining them is safe): a thousand
+    // point lookups cost a third of a lexical search.
+    std::unordered_map<int64_t, size_t> position;
+    std::string list;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        position.emplace(ids[i], i);
+        list += (i ? "," : "") + std::to_string(ids[i]);
     }
+    std::vector<Hit> hits(ids.size());
+    sql::Stmt st(db_, "SELECT c.id, c.document_id, c.ordinal, c.page, c.heading, c.text, d.path, d.title "
+                      "FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN (" + list + ")");
+    while (st.step()) {
+        Hit &h = hits[position.at(st.i64(0))];
+        h.chunk_id = st.i64(0);
+        h.document_id = st.i64(1);
+        h.ordinal = int(st.i64(2));
+        h.page = int(st.i64(3));
+        h.heading = st.str(4);
+        h.text = st.str(5);
+        h.path = st.str(6);
+        h.title = st.str(7);
+    }
+    hits.erase(std::remove_if(hits.begin(), hits.end(), [](const Hit &h) { return h.chunk_id == 0; }), hits.end());
     return hits;
 }
 
