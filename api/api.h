@@ -1,5 +1,9 @@
 // api: what saem offers to programs: the HTTP server, BEIR evaluation, and the JSON shapes both
 // share with the CLI.
+//
+// Threads: the JSON conversions and request parsers are pure functions (any thread). Model
+// discovery (find_encoder, list_models) reads the environment and the file system and may be
+// called from any thread. eval_beir runs on the calling thread. Server: see below.
 #pragma once
 
 #include "generator/generator.h"

@@ -48,8 +48,19 @@ Args parse(const Command &c, int argc, char **argv, int first) {
     bool operands_only = false;
     for (int i = first; i < argc; ++i) {
         std::string s = argv[i];
-        if (operands_only || s.size() < 3 || s.rfind("--", 0) != 0) {
-            if (s == "--") { operands_only = true; continue; }
+        if (operands_only) {
+            a.operands.push_back(s);
+            continue;
+        }
+        if (s == "--") {
+            operands_only = true;
+            continue;
+        }
+        if (s == "--help" || s == "-h") {
+            a.help = true;
+            continue;
+        }
+        if (s.size() < 3 || s.rfind("--", 0) != 0) {
             a.operands.push_back(s);
             continue;
         }
@@ -70,12 +81,17 @@ Args parse(const Command &c, int argc, char **argv, int first) {
         }
         if (!inline_value) {
             if (i + 1 >= argc) throw UsageError("--" + name + " needs a value (" + o->value + ")");
+            // A forgotten value must not swallow the next option: "--path --json".
+            std::string next = argv[i + 1];
+            if (next == "--help" || (next.rfind("--", 0) == 0 && find(c, next.substr(2, next.find('=') - 2))))
+                throw UsageError("--" + name + " needs a value (" + o->value + "), not the option " + next +
+                                 "; write --" + name + "=VALUE for a value that starts with --");
             value = argv[++i];
         }
         if (!o->repeatable && a.values.count(name)) throw UsageError("--" + name + " is given twice");
         a.values.emplace(name, value);
     }
-    if (a.operands.size() < c.min_operands || a.operands.size() > c.max_operands) {
+    if (!a.help && (a.operands.size() < c.min_operands || a.operands.size() > c.max_operands)) {
         std::string want = c.operands.empty() ? "no operands" : c.operands;
         throw UsageError("'saem " + c.name + "' takes " + want + ", got " + std::to_string(a.operands.size()) +
                          " (quote a query or question that has spaces)");

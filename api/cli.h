@@ -35,6 +35,7 @@ struct Args {
     std::vector<std::string> operands;
     std::multimap<std::string, std::string> values;  // options with a value, in order given
     std::vector<std::string> switches;
+    bool help = false;  // --help or -h among the options (not after "--", not as a value)
 
     bool has(const std::string &name) const;  // a switch given, or an option given a value
     std::string get(const std::string &name, const std::string &fallback = "") const;  // the last value given

@@ -83,7 +83,11 @@ int cmd_index(const Args &a) {
     } else if (!a.has("no-encoder")) {
         std::cerr << "no encoder configured: indexing for lexical search only (saem models tells why)\n";
     }
-    if (a.has("vector-index")) store.set_vector_index_kind(saem::parse_vector_index(a.get("vector-index")));
+    if (a.has("vector-index")) {
+        std::string kind = a.get("vector-index");
+        if (kind != "flat" && kind != "hnsw" && kind != "ivfpq") throw UsageError("--vector-index is flat, hnsw or ivfpq, not '" + kind + "'");
+        store.set_vector_index_kind(saem::parse_vector_index(kind));
+    }
     opt.include = a.all("include");
     opt.exclude = a.all("exclude");
     opt.chunking = chunking_from(a);
@@ -548,13 +552,13 @@ int main(int argc, char **argv) {
                   << "\n\n" << overview();
         return 2;
     }
-    for (int i = 2; i < argc; ++i)
-        if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+    try {
+        Args args = saem::cli::parse(e->command, argc, argv, 2);
+        if (args.help) {
             std::cout << saem::cli::help(e->command);
             return 0;
         }
-    try {
-        return e->run(saem::cli::parse(e->command, argc, argv, 2));
+        return e->run(args);
     } catch (const std::invalid_argument &ex) {  // UsageError, RequestError: what was asked cannot be done
         std::cerr << "saem " << cmd << ": " << ex.what() << "\n";
         return 2;

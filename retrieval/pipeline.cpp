@@ -227,6 +227,7 @@ Retrieved Retriever::search(Store &store, const SearchRequest &req) const {
     }
     if (req.rerank && !models_.reranker)
         throw RequestError("no_reranker", "reranking needs a cross-encoder (--rerank PATH)");
+    if (std::string problem = filter_problem(req.filter); !problem.empty()) throw RequestError("invalid_field", problem);
     if (req.mmr_lambda && !(*req.mmr_lambda >= 0 && *req.mmr_lambda <= 1))
         throw RequestError("invalid_field", "the MMR lambda must be from 0 (diverse) to 1 (relevant)");
 
@@ -267,7 +268,12 @@ Retrieved Retriever::search(Store &store, const SearchRequest &req) const {
             for (size_t i = 0; i < terms.size(); ++i) out.term_idf.emplace_back(terms[i], idf[i]);
         }
     }
-    if (req.rerank && !ranked.empty()) ranked = rerank(store, req.query, ranked, *models_.reranker, req.rerank_top);
+    if (req.rerank && !ranked.empty()) {
+        ranked = rerank(store, req.query, ranked, *models_.reranker, req.rerank_top);
+        // MMR then chooses among what the cross-encoder scored: its logits and the first stage's
+        // scores are not on one scale.
+        if (req.mmr_lambda && int(ranked.size()) > std::max(req.k, req.rerank_top)) ranked.resize(size_t(std::max(req.k, req.rerank_top)));
+    }
     if (req.mmr_lambda) ranked = maximal_marginal_relevance(store, ranked, req.k, *req.mmr_lambda);
     if (int(ranked.size()) > req.k) ranked.resize(size_t(req.k));
     if (ranked.empty()) return out;

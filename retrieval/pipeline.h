@@ -13,8 +13,8 @@
 //   5. hits read from the store in that order, snippets added.
 //
 // Threads: a Retriever is immutable after construction; search() may be called from any number
-// of threads at once, each with its own Store. Its models are shared, and their inference runs on
-// nn's compute pool.
+// of threads at once, each with its own Store. Its models are shared (their inference functions
+// are const and thread-safe).
 #pragma once
 
 #include "retrieval/hit.h"
@@ -102,9 +102,10 @@ private:
 };
 
 // Brings the FAISS cache (<db>.faiss) up to the store's vectors now rather than at the first
-// dense search (after indexing, re-embedding).
+// dense search (after indexing, re-embedding). Any thread, with its own Store.
 void build_vector_index(Store &store);
-// Removes an index file's FAISS cache, on disk and in memory (temporary indexes).
+// Removes an index file's FAISS cache, on disk and in memory (temporary indexes). Only when no
+// other thread uses that index file.
 void drop_vector_cache(const std::string &db_path);
 
 }  // namespace saem

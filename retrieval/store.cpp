@@ -376,23 +376,13 @@ void Store::put_skipped(const std::string &path, int64_t size, int64_t mtime_ns,
 
 namespace {
 
-bool valid_metadata_key(const std::string &key) {
-    return !key.empty() && key.size() <= 128 &&
-           std::all_of(key.begin(), key.end(), [](char c) {
-               return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-           });
-}
-
 // " AND ..." conditions on documents d for a filter, and their bindings from ?first on.
 std::string filter_sql(const Filter &f, int first) {
     std::string sql;
     if (!f.path_prefix.empty()) sql += " AND substr(d.path, 1, length(?" + std::to_string(first) + ")) = ?" + std::to_string(first);
     int next = first + 1;
+    if (std::string problem = filter_problem(f); !problem.empty()) throw StoreError(problem);
     for (const auto &[key, value] : f.metadata) {
-        if (!valid_metadata_key(key))
-            throw StoreError("metadata filter key '" + key + "' must be letters, digits, '_', '-' or '.'");
-        if (!(value.is_string() || value.is_number() || value.is_boolean()))
-            throw StoreError("metadata filter '" + key + "' must be a string, number or boolean");
         sql += " AND json_extract(d.metadata, '$.\"" + key + "\"') = ?" + std::to_string(next++);
     }
     return sql;
@@ -410,6 +400,18 @@ void bind_filter(sql::Stmt &st, const Filter &f, int first) {
 }
 
 }  // namespace
+
+std::string filter_problem(const Filter &f) {
+    for (const auto &[key, value] : f.metadata) {
+        bool key_ok = !key.empty() && key.size() <= 128 && std::all_of(key.begin(), key.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+        });
+        if (!key_ok) return "metadata filter key '" + key + "' must be letters, digits, '_', '-' or '.'";
+        if (!(value.is_string() || value.is_number() || value.is_boolean()))
+            return "metadata filter '" + key + "' must be a string, number or boolean";
+    }
+    return {};
+}
 
 Ranked Store::match_chunks(const std::string &match, const Filter &filter, double heading_weight, int limit) {
     // Rank touching only what filters need; chunk text is read later, for the winners alone.
@@ -612,8 +614,8 @@ std::optional<std::vector<int64_t>> Store::vector_changes_since(int64_t after) {
     sql::Stmt first(db_, "SELECT min(generation) FROM vector_log WHERE generation > ?");
     first.bind(1, after);
     if (!first.step() || first.is_null(0) || first.i64(0) != after + 1) return std::nullopt;
-    sql::Stmt st(db_, "SELECT DISTINCT chunk_id FROM vector_log WHERE generation > ? ORDER BY chunk_id");
-    st.bind(1, after);
+    sql::Stmt st(db_, "SELECT DISTINCT chunk_id FROM vector_log WHERE generation > ?1 AND generation <= ?2 ORDER BY chunk_id");
+    st.bind(1, after).bind(2, current);
     std::vector<int64_t> ids;
     while (st.step()) ids.push_back(st.i64(0));
     return ids;
@@ -658,6 +660,14 @@ Stats Store::stats() {
 
 std::vector<std::string> Store::check() {
     std::vector<std::string> problems;
+    // FTS5's own check is a write statement: run outside the read snapshot below (inside one it
+    // would fail with SQLITE_BUSY_SNAPSHOT whenever another connection committed meanwhile).
+    if (int rc = sqlite3_exec(db_, "INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)", nullptr, nullptr, nullptr);
+        rc != SQLITE_OK) {
+        problems.push_back(((rc & 0xff) == SQLITE_CORRUPT ? std::string("1. the FTS5 index does not match the chunks: ")
+                                                           : std::string("the FTS5 index could not be checked: ")) +
+                           sqlite3_errmsg(db_));
+    }
     Snapshot snapshot(*this);
     auto count = [&](const char *sql) {
         sql::Stmt st(db_, sql);
@@ -678,8 +688,6 @@ std::vector<std::string> Store::check() {
     expect_none("1. documents whose chunk ordinals are not 0..n-1",
                 "SELECT count(*) FROM documents d WHERE chunk_count > 0 AND "
                 "(SELECT max(ordinal) FROM chunks WHERE document_id = d.id) != chunk_count - 1");
-    if (sqlite3_exec(db_, "INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)", nullptr, nullptr, nullptr) != SQLITE_OK)
-        problems.push_back(std::string("1. the FTS5 index does not match the chunks: ") + sqlite3_errmsg(db_));
     // 3: one document per path.
     expect_none("3. paths held by more than one document", "SELECT count(*) - count(DISTINCT path) FROM documents");
     // 4: no chunk id above the AUTOINCREMENT high-water mark (an id below it may never come back).

@@ -78,6 +78,9 @@ struct Filter {
     std::vector<std::pair<std::string, nlohmann::json>> metadata;  // key == value, all must hold
     bool empty() const { return path_prefix.empty() && metadata.empty(); }
 };
+// Why a filter cannot be run (a metadata key that is not letters, digits, '_', '-', '.'; a value
+// that is not a string, number or boolean), or "" when it can.
+std::string filter_problem(const Filter &filter);
 
 // What made an index's vectors. Two encoders agree only if their identities do.
 struct EncoderInfo {
@@ -168,7 +171,8 @@ public:
     // Every vector, in chunk id order (rebuilding a cache).
     void read_vectors(const std::function<void(int64_t chunk_id, const float *v, size_t dim)> &fn);
     // Chunk ids whose vector was added or removed after generation `after`, up to the current one;
-    // nullopt when the log no longer reaches back that far (the cache must be rebuilt).
+    // nullopt when the log no longer reaches back that far (the cache must be rebuilt). Call it
+    // inside a Snapshot with the generation read there.
     std::optional<std::vector<int64_t>> vector_changes_since(int64_t after);
 
     // A read transaction: everything read while it lives is one committed snapshot.

@@ -11,6 +11,7 @@
 #include <faiss/index_io.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -38,7 +39,9 @@ std::string kind_params(VectorIndexKind kind) {
     }
 }
 
-std::unique_ptr<faiss::Index> make_index(VectorIndexKind kind, int dim, int64_t n, const float *data) {
+// built_for: the vector count an IVF-PQ index (or its flat stand-in) was sized for; 0 otherwise.
+std::unique_ptr<faiss::Index> make_index(VectorIndexKind kind, int dim, int64_t n, const float *data, int64_t &built_for) {
+    built_for = kind == VectorIndexKind::ivfpq ? n : 0;
     switch (kind) {
     case VectorIndexKind::hnsw: {
         auto *hnsw = new faiss::IndexHNSWFlat(dim, hnsw_m, faiss::METRIC_INNER_PRODUCT);
@@ -77,7 +80,7 @@ std::string cache_path(const std::string &db) { return db + ".faiss"; }
 
 nlohmann::json stamp_json(const VectorStamp &s) {
     return {{"database_id", s.database_id}, {"generation", s.generation}, {"kind", vector_index_name(s.kind)},
-            {"params", s.params}, {"dim", s.dim}, {"encoder", s.encoder}};
+            {"params", s.params}, {"dim", s.dim}, {"encoder", s.encoder}, {"trained", s.trained}};
 }
 
 // Reads <db>.faiss when its stamp is the store's (any generation): the caller brings it forward.
@@ -101,6 +104,7 @@ std::unique_ptr<VectorIndex> read_cache(const std::string &path, const VectorSta
         got.params = j.at("params").get<std::string>();
         got.dim = j.at("dim").get<int>();
         got.encoder = j.at("encoder").get<std::string>();
+        got.trained = j.at("trained").get<int64_t>();
     } catch (const std::exception &) {
         return nullptr;
     }
@@ -116,14 +120,16 @@ std::unique_ptr<VectorIndex> read_cache(const std::string &path, const VectorSta
     }
 }
 
-// Temporary file, fsync, rename: a reader sees the old cache or the new one, never half of one.
-void write_cache(const std::string &path, const VectorIndex &index) {
+// A unique temporary file, fsync, rename: a reader sees the old cache or the new one, never half
+// of one. False when it could not be written (then it is rebuilt next time; not an error).
+bool write_cache(const std::string &path, const VectorIndex &index) {
     std::vector<uint8_t> bytes = index.serialize();
     std::string stamp = stamp_json(index.stamp()).dump();
     uint32_t version = vector_cache_format, stamp_bytes = uint32_t(stamp.size());
-    std::string tmp = path + ".tmp" + std::to_string(::getpid());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return;  // a cache that cannot be written is rebuilt next time; not an error
+    std::string tmp = path + ".tmpXXXXXX";
+    int fd = ::mkstemp(tmp.data());
+    if (fd < 0) return false;
+    ::fchmod(fd, 0644);
     auto put = [&](const void *p, size_t n) {
         const char *c = static_cast<const char *>(p);
         while (n > 0) {
@@ -141,9 +147,10 @@ void write_cache(const std::string &path, const VectorIndex &index) {
         std::string dir = std::filesystem::path(path).parent_path().string();
         int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
         if (dfd >= 0) { ::fsync(dfd); ::close(dfd); }
-    } else {
-        std::remove(tmp.c_str());
+        return true;
     }
+    std::remove(tmp.c_str());
+    return false;
 }
 
 // The vectors of ids that still have one, read in the caller's snapshot.
@@ -221,7 +228,8 @@ bool VectorIndex::apply(const std::vector<int64_t> &changed, const std::vector<i
     bool removes = false;
     for (int64_t id : changed) removes = removes || idmap->rev_map.count(id);
     if (removes) {
-        if (stamp_.kind == VectorIndexKind::hnsw) return false;
+        // Only a flat index removes correctly under the id map (see the contract).
+        if (!dynamic_cast<faiss::IndexFlat *>(idmap->index)) return false;
         std::vector<faiss::Index::idx_t> gone(changed.begin(), changed.end());
         faiss::IDSelectorBatch sel(gone.size(), gone.data());
         idmap->remove_ids(sel);
@@ -272,8 +280,9 @@ std::shared_ptr<const VectorIndex> current_vector_index(Store &store) {
         // store's index, else wait for the build.
         if (auto index = entry->get(); index && index->stamp().same_source(want)) return index;
         build.lock();
-        if (auto index = entry->get(); fresh(index)) return index;
     }
+    // Whoever held the lock before may have brought the index forward already.
+    if (auto index = entry->get(); fresh(index)) return index;
 
     // Catch up from memory, else from <db>.faiss, through the vector log.
     std::shared_ptr<VectorIndex> base = entry->get();
@@ -284,19 +293,22 @@ std::shared_ptr<const VectorIndex> current_vector_index(Store &store) {
     if (base) {
         Store::Snapshot snapshot(store);
         VectorStamp now = current_stamp(store);
+        VectorStamp have = base->stamp();
         if (now.same_source(want)) {
-            int64_t from = base->stamp().generation;
-            if (auto changed = store.vector_changes_since(from)) {
+            if (have.generation >= now.generation) {  // our snapshot is older than the index
+                entry->set(base);
+                return base;
+            }
+            if (auto changed = store.vector_changes_since(have.generation)) {
                 std::vector<int64_t> ids;
                 std::vector<float> data;
                 read_some(store, *changed, now.dim, ids, data);
-                if (changed->empty() || base->apply(*changed, ids, data, now.generation)) {
+                bool retrain = have.trained > 0 && (base->size() > 2 * have.trained || 2 * base->size() < have.trained);
+                if (!retrain && base->apply(*changed, ids, data, now.generation)) {
                     entry->set(base);
                     int64_t drift = now.generation - entry->file_generation;
-                    if (drift > 50000 || drift * 4 > base->size()) {
-                        write_cache(cache_path(store.path()), *base);
+                    if ((drift > 50000 || drift * 4 > base->size()) && write_cache(cache_path(store.path()), *base))
                         entry->file_generation = now.generation;
-                    }
                     return base;
                 }
             }
@@ -321,11 +333,10 @@ std::shared_ptr<const VectorIndex> current_vector_index(Store &store) {
         });
     }
     if (ids.empty()) return nullptr;
-    auto faiss_index = make_index(stamp.kind, stamp.dim, int64_t(ids.size()), data.data());
+    auto faiss_index = make_index(stamp.kind, stamp.dim, int64_t(ids.size()), data.data(), stamp.trained);
     faiss_index->add_with_ids(int64_t(ids.size()), data.data(), ids.data());
     auto index = std::make_shared<VectorIndex>(std::move(faiss_index), stamp);
-    write_cache(cache_path(store.path()), *index);
-    entry->file_generation = stamp.generation;
+    if (write_cache(cache_path(store.path()), *index)) entry->file_generation = stamp.generation;
     entry->set(index);
     return index;
 }

@@ -8,8 +8,12 @@
 //  - The stamp's generation says which committed vector state the index holds. A cache behind the
 //    store's generation is brought forward from the store's vector log (store.h, invariant 6): the
 //    logged chunks are removed from the index and those that still have a vector re-added
-//    (FAISS IndexIDMap2 remove/add). HNSW cannot remove: a change that removes from it, or a log
-//    that no longer reaches back, rebuilds.
+//    (FAISS IndexIDMap2 remove/add; the index is edited under its exclusive lock, O(n) for a
+//    flat removal, so searches pause for it). Only flat indexes remove in place: HNSW cannot
+//    remove, and IVF-PQ under an id map would keep stale list labels, so a change that removes
+//    from either, or a log that no longer reaches back, rebuilds. An IVF-PQ index is also rebuilt
+//    when the vector count has doubled or halved since it was trained (its lists were sized
+//    for that count; below 40 vectors per list it is a flat index until then).
 //  - A rebuild reads every vector inside one read transaction (so the stamp's generation is the
 //    snapshot's), runs without any lock that searches wait on, and is swapped in when done; while
 //    it runs, searches use the previous index (hits of chunks deleted meanwhile are dropped when
@@ -19,10 +23,13 @@
 //    a new process catches up from the file through a short log instead of rebuilding.
 //
 // File format (version 2): "SAEMVEC\0", uint32 format version, uint32 stamp length, the stamp as
-// JSON {"database_id", "generation", "kind", "params", "dim", "encoder"}, then faiss::write_index
-// bytes. All integers little-endian.
+// JSON {"database_id", "generation", "kind", "params", "dim", "encoder", "trained"}, then
+// faiss::write_index bytes. All integers little-endian.
 //
-// Threads: current_vector_index() and VectorIndex::search() may be called from any thread at once.
+// Threads: current_vector_index(), current_stamp() (each with its own Store) and the const
+// members of VectorIndex may be called from any thread at once. VectorIndex::apply() is called
+// only by current_vector_index(), holding that index file's build lock. drop_vector_cache()
+// (pipeline.h) must not run while another thread searches the same file.
 #pragma once
 
 #include "retrieval/store.h"
@@ -50,6 +57,7 @@ struct VectorStamp {
     std::string params;  // the kind's build settings, e.g. "M=32,efConstruction=64,efSearch=128"
     int dim = 0;
     std::string encoder;
+    int64_t trained = 0;  // IVF-PQ: the vector count it was built for (0 for flat and HNSW)
     bool same_source(const VectorStamp &o) const {
         return database_id == o.database_id && kind == o.kind && params == o.params && dim == o.dim && encoder == o.encoder;
     }

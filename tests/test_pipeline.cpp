@@ -10,7 +10,11 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <cmath>
 #include <cstdio>
+#include <random>
+#include <thread>
 
 using namespace saem;
 
@@ -279,6 +283,11 @@ TEST_CASE("CLI options come from each command's table") {
         {"help", 0, "saem help COMMAND"},
         {"search water --k=2" + db, 0, "no matches for: water"},
         {"search" + db + " -- --k", 0, "no matches for: --k"},
+        {"search" + db + " -- --help", 0, "no matches for: --help"},
+        {"search water --help" + db, 0, "usage: saem search"},
+        {"search water --path --json" + db, 2, "--path needs a value (PREFIX), not the option --json"},
+        {"search water --path=--json" + db, 0, "no matches for: water"},
+        {"index /nonexistent --vector-index tree" + db, 2, "--vector-index is flat, hnsw or ivfpq, not 'tree'"},
     };
     for (const auto &c : cases) {
         CAPTURE(c.args);
@@ -286,4 +295,115 @@ TEST_CASE("CLI options come from each command's table") {
         CHECK(r.status == c.status);
         CHECK((c.status ? r.err : r.out).find(c.says) != std::string::npos);
     }
+}
+
+TEST_CASE("IVF-PQ: additions in place, a removal rebuilds, so no stale list label names a chunk") {
+    TempDir dir;
+    Store s(dir / "ivf.db");
+    s.set_vector_index_kind(VectorIndexKind::ivfpq);
+    const int dim = 16, n = 27000;  // enough for IVF-PQ to train (40 vectors per list)
+    TableEmbedder e(dim, "test:random:16");
+    std::mt19937 rng(5);
+    std::normal_distribution<float> g;
+    auto unit = [&] {
+        std::vector<float> v(dim);
+        float norm = 0;
+        for (auto &x : v) x = g(rng), norm += x * x;
+        for (auto &x : v) x /= std::sqrt(norm);
+        return v;
+    };
+    s.use_encoder({e.identity(), "", dim});
+    std::vector<float> data;
+    std::vector<ChunkInput> chunks(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+        auto v = unit();
+        data.insert(data.end(), v.begin(), v.end());
+        chunks[size_t(i)].text = "v" + std::to_string(i);
+        chunks[size_t(i)].end = 1;
+    }
+    DocumentInput bulk;
+    bulk.path = "bulk";
+    bulk.format = "txt";
+    s.put_document(bulk, chunks, data);
+    auto built = current_vector_index(s);
+    REQUIRE(built);
+    CHECK(built->stamp().trained == n);
+    std::vector<float> probe_a = unit(), probe_b = unit();
+    e.table["a"] = probe_a;
+    e.table["b"] = probe_b;
+    put(s, "doc-a", probe_a);
+    CHECK(current_vector_index(s).get() == built.get());  // added in place
+    {
+        // Product quantisation is approximate: among 27,000 the probe's own vector is near the top.
+        SearchRequest r;
+        r.mode = SearchMode::dense;
+        r.k = 50;
+        auto hits = search(s, "a", r, &e);
+        CHECK(std::any_of(hits.begin(), hits.end(), [](const Hit &h) { return h.path == "doc-a"; }));
+    }
+    REQUIRE(s.remove_document(s.document_by_path("bulk")->id));
+    put(s, "doc-b", probe_b);
+    auto after = current_vector_index(s);
+    CHECK(after.get() != built.get());  // removal: rebuilt
+    CHECK(after->size() == 2);
+    CHECK(dense_top(s, e, "a") == "doc-a");
+    CHECK(dense_top(s, e, "b") == "doc-b");
+}
+
+TEST_CASE("a damaged FAISS payload behind a valid stamp is rebuilt, not trusted") {
+    TempDir dir;
+    std::string db = dir / "v.db";
+    TableEmbedder e(4, "test:table:4");
+    e.table["q"] = axis(4, 2);
+    {
+        Store s(db);
+        s.use_encoder({e.identity(), "", 4});
+        for (int i = 0; i < 4; ++i) put(s, "d" + std::to_string(i), axis(4, i));
+        build_vector_index(s);
+    }
+    std::string bytes = read_bytes(db + ".faiss");
+    write_bytes(db + ".faiss", bytes.substr(0, bytes.size() - 40));  // header and stamp intact
+    Store s(dir.path.string() + "/./v.db");
+    CHECK(dense_top(s, e, "q") == "d2");
+    CHECK(current_vector_index(s)->size() == 4);
+}
+
+TEST_CASE("searches on several threads while documents are added and removed") {
+    TempDir dir;
+    std::string db = dir / "v.db";
+    TableEmbedder e(8, "test:table:8");
+    for (int i = 0; i < 8; ++i) e.table["q" + std::to_string(i)] = axis(8, i);
+    {
+        Store s(db);
+        s.use_encoder({e.identity(), "", 8});
+        for (int i = 0; i < 8; ++i) put(s, "d" + std::to_string(i), axis(8, i));
+    }
+    std::atomic<bool> done{false};
+    std::atomic<int> searches{0}, wrong{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 3; ++t)
+        readers.emplace_back([&] {
+            Store s(db);
+            while (!done) {
+                // d0..d3 are never touched: each must stay its own probe's best hit.
+                for (int i = 0; i < 4; ++i)
+                    if (dense_top(s, e, "q" + std::to_string(i)) != "d" + std::to_string(i)) ++wrong;
+                ++searches;
+            }
+        });
+    {
+        Store s(db);
+        for (int round = 0; round < 60; ++round) {
+            int i = 4 + round % 4;
+            put(s, "d" + std::to_string(i), axis(8, i));  // replace: remove and add
+            if (round % 7 == 0) REQUIRE(s.remove_document(s.document_by_path("d" + std::to_string(i))->id));
+        }
+    }
+    done = true;
+    for (auto &t : readers) t.join();
+    CHECK(searches > 0);
+    CHECK(wrong == 0);
+    Store s(db);
+    CHECK(current_vector_index(s)->stamp().generation == s.vector_generation());
+    CHECK(s.check().empty());
 }

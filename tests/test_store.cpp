@@ -105,5 +105,5 @@ TEST_CASE("search: stemming, stopwords, heading boost, Korean, snippets, filters
     CHECK(m[0].path == "/docs/en/conn.md");
     SearchRequest bad_key;
     bad_key.filter.metadata = {{"x') OR 1=1 --", "en"}};
-    CHECK_THROWS_AS(search(s, "connections", bad_key), StoreError);
+    CHECK_THROWS_AS(search(s, "connections", bad_key), RequestError);
 }
