@@ -131,7 +131,7 @@ TEST_CASE("errors have one shape and the right status") {
         {"/v1/search", R"({"query":"x","k":0})", 400, "invalid_field"},
         {"/v1/search", R"({"query":"x","k":"ten"})", 400, "invalid_field"},
         {"/v1/search", R"({"query":"x","filter":{"color":"red"}})", 400, "invalid_field"},
-        {"/v1/search", R"({"query":"x","filter":{"metadata":{"a b":"c"}}})", 400, "invalid_request"},
+        {"/v1/search", R"({"query":"x","filter":{"metadata":{"a b":"c"}}})", 400, "invalid_field"},
         {"/v1/search", "{\"query\":\"bad \xff utf8\"}", 400, "invalid_json"},
         {"/v1/ask", R"({"q":"x"})", 400, "missing_field"},
         {"/v1/documents", R"({"path":"a.txt"})", 400, "missing_field"},
