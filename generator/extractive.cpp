@@ -1,5 +1,5 @@
 #include "generator/generator.h"
-#include "nn/nn.h"
+#include "nn/text.h"
 
 #include <algorithm>
 #include <map>

@@ -4,6 +4,8 @@
 // the question's terms, quoted verbatim, each with a numbered citation.
 #pragma once
 
+#include "nn/decoder.h"
+#include "nn/tokenizer.h"
 #include "retrieval/retrieval.h"
 
 #include <cstdint>

@@ -2,7 +2,8 @@
 // store in step with a folder.
 #pragma once
 
-#include "nn/nn.h"
+#include "nn/embedder.h"
+#include "nn/text.h"
 #include "retrieval/retrieval.h"
 
 #include <nlohmann/json.hpp>

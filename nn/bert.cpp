@@ -3,7 +3,11 @@
 // ("bert" architecture) or from a Hugging Face / sentence-transformers folder; both map to the
 // same plain struct. Math in float with Eigen; each text runs as one matrix-matrix pass per layer,
 // texts spread over threads.
+#include "nn/embedder.h"
+
 #include "nn/internal.h"
+#include "nn/tokenizer.h"
+#include "nn/weights.h"
 
 #include <Eigen/Dense>
 #include <nlohmann/json.hpp>
@@ -222,25 +226,6 @@ std::string hash_hex(const void *data, size_t bytes) {
 
 
 }  // namespace
-
-WordPiece WordPiece::from_gguf(const Gguf &g) {
-    const auto &tokens = g.get_strings("tokenizer.ggml.tokens");
-    WordPiece wp;
-    wp.tokens_.reserve(tokens.size());
-    const std::string phantom = "\u2581";
-    for (const auto &t : tokens) {
-        if (t.size() >= 2 && t.front() == '[' && t.back() == ']') wp.tokens_.push_back(t);
-        else if (t.rfind(phantom, 0) == 0) wp.tokens_.push_back(t.substr(phantom.size()));
-        else wp.tokens_.push_back("##" + t);
-    }
-    wp.index();
-    auto id = [&](const char *key, int32_t fallback) { return int32_t(g.get_number(key, fallback)); };
-    wp.unk_id = id("tokenizer.ggml.unknown_token_id", wp.unk_id);
-    wp.cls_id = id("tokenizer.ggml.cls_token_id", id("tokenizer.ggml.bos_token_id", wp.cls_id));
-    wp.sep_id = id("tokenizer.ggml.seperator_token_id", id("tokenizer.ggml.eos_token_id", wp.sep_id));
-    wp.pad_id = id("tokenizer.ggml.padding_token_id", wp.pad_id);
-    return wp;
-}
 
 std::unique_ptr<Embedder> load_bert_gguf(const std::string &path) {
     Gguf g(path);

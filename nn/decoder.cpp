@@ -6,8 +6,10 @@
 // cache, RoPE angles built by repeated multiplication.
 #include "nn/decoder.h"
 
-#include "nn/internal.h"
 #include "nn/kernels.h"
+#include "nn/thread_pool.h"
+#include "nn/transformer.h"
+#include "nn/weights.h"
 
 #include <algorithm>
 #include <cmath>

@@ -13,7 +13,7 @@
 // change; a cache with another generation is rebuilt, so FAISS never names a chunk that is gone.
 #pragma once
 
-#include "nn/nn.h"
+#include "nn/embedder.h"
 
 #include <nlohmann/json.hpp>
 
