@@ -2,10 +2,11 @@
 // GELU (erf), mean or CLS pooling, optional L2 normalisation. Weights come from llama.cpp's GGUF
 // ("bert" architecture) or from a Hugging Face / sentence-transformers folder; both map to the
 // same plain struct. Math in float with Eigen; each text runs as one matrix-matrix pass per layer,
-// texts spread over threads.
+// texts spread over the compute pool's threads.
 #include "nn/embedder.h"
 
 #include "nn/internal.h"
+#include "nn/thread_pool.h"
 #include "nn/tokenizer.h"
 #include "nn/weights.h"
 
@@ -19,7 +20,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <thread>
+#include <optional>
 
 namespace saem::nn {
 
@@ -90,20 +91,20 @@ public:
     std::string identity() const override { return identity_; }
     const TokenCounter &token_counter() const override { return counter_; }
 
+    // Texts are shared out over the compute pool, each thread taking the next; each text is one
+    // forward pass, so the vectors do not depend on how they were shared. One text runs here.
     void embed(const std::vector<std::string> &texts, float *out) const override {
         std::atomic<size_t> next{0};
-        auto work = [&] {
-            Workspace ws(max_tokens_, w_.hidden, w_.ffn);  // once per thread: no allocation per text
+        auto work = [&](int, int) {
+            std::optional<Workspace> ws;  // once per thread that gets a text: no allocation per text
             for (size_t i; (i = next++) < texts.size();) {
+                if (!ws) ws.emplace(max_tokens_, w_.hidden, w_.ffn);
                 auto enc = tokenizer_.encode_for_model(texts[i], {}, max_tokens_);
-                forward(enc.ids, enc.type_ids, ws, out + i * size_t(w_.hidden));
+                forward(enc.ids, enc.type_ids, *ws, out + i * size_t(w_.hidden));
             }
         };
-        unsigned threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), texts.size());
-        std::vector<std::thread> pool;
-        for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
-        work();
-        for (auto &t : pool) t.join();
+        if (texts.size() > 1) compute_pool().run(work);
+        else work(0, 1);
     }
 
     // Buffers for one forward pass of up to `tokens` tokens; the pass uses their top rows.
@@ -193,21 +194,19 @@ public:
     std::vector<float> score(const std::string &query, const std::vector<std::string> &passages) const override {
         std::vector<float> out(passages.size());
         std::atomic<size_t> next{0};
-        auto work = [&] {
-            BertEncoder::Workspace ws(encoder_->max_tokens(), encoder_->dim(), encoder_->ffn_size());
+        auto work = [&](int, int) {  // as BertEncoder::embed: passages over the compute pool
+            std::optional<BertEncoder::Workspace> ws;
             for (size_t i; (i = next++) < passages.size();) {
+                if (!ws) ws.emplace(encoder_->max_tokens(), encoder_->dim(), encoder_->ffn_size());
                 auto enc = tokenizer_.encode_for_model(query, passages[i], encoder_->max_tokens());
-                encoder_->hidden_states(enc.ids, enc.type_ids, ws);
-                Vector cls = ws.x.row(0);
+                encoder_->hidden_states(enc.ids, enc.type_ids, *ws);
+                Vector cls = ws->x.row(0);
                 Vector pooled = (cls * pooler_.w.transpose() + pooler_.b).array().tanh();
                 out[i] = (pooled * classifier_.w.transpose() + classifier_.b)(0);
             }
         };
-        unsigned threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), passages.size());
-        std::vector<std::thread> pool;
-        for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
-        if (!passages.empty()) work();
-        for (auto &t : pool) t.join();
+        if (passages.size() > 1) compute_pool().run(work);
+        else work(0, 1);
         return out;
     }
 

@@ -2,8 +2,9 @@
 // their quantised weights as they are mapped. The transformer behind it is nn/transformer.h.
 //
 // Threads: a Decoder is used by one thread at a time (eval() and truncate() change its key/value
-// cache; the const members read state that eval() changes). Its matrix work runs on a thread pool
-// of its own (nn/thread_pool.h); different Decoders may run on different threads at once.
+// cache; the const members read state that eval() changes). Its matrix work runs on
+// nn::compute_pool(), which it shares with the encoders: different Decoders, and embedders, may run
+// on other threads at the same time, taking turns for the pool job by job.
 #pragma once
 
 #include "nn/tokenizer.h"
@@ -22,7 +23,11 @@ struct ContextError : std::runtime_error {
 };
 
 struct DecoderOptions {
-    int threads = 0;        // 0: every hardware thread
+    // Threads of the process-wide compute pool (nn/thread_pool.h), which every model shares: a
+    // value above 0 sizes the pool when this load is the first to start it (what `saem generate
+    // --threads N` does), and load() throws std::invalid_argument if the pool already runs with
+    // another size. 0 leaves the pool as set_compute_threads / SAEM_THREADS / the hardware make it.
+    int threads = 0;
     int context = 4096;     // tokens the cache holds; capped at the model's trained context; 0: the model's
     int batch = 512;        // prompt tokens per forward pass
 };

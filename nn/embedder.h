@@ -2,9 +2,10 @@
 // rerankers, and the loaders that pick the implementation from a model folder or file.
 //
 // Threads: Embedder::embed, Reranker::score and the other const members may be called from any
-// number of threads at once (an HTTP server embeds queries from its request threads); a BERT model
-// spreads a batch of texts over threads it starts for the call. set_max_tokens is not safe against
-// concurrent use: call it before sharing the embedder.
+// number of threads at once (an HTTP server embeds queries from its request threads). A batch of
+// texts is shared out over nn::compute_pool(), whose callers take turns, so concurrent callers never
+// multiply the threads; a single text runs on the calling thread. set_max_tokens is not safe
+// against concurrent use: call it before sharing the embedder.
 #pragma once
 
 #include "nn/text.h"

@@ -5,6 +5,7 @@
 #include "nn/embedder.h"
 
 #include "nn/internal.h"
+#include "nn/thread_pool.h"
 #include "nn/tokenizer.h"
 #include "nn/weights.h"
 
@@ -12,6 +13,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -68,8 +70,15 @@ public:
     size_t max_tokens() const override { return max_tokens_; }
     void set_max_tokens(size_t n) override { max_tokens_ = std::max<size_t>(n, 1); }
 
+    // Texts are shared out over the compute pool (one text runs here); each vector depends on its
+    // text alone.
     void embed(const std::vector<std::string> &texts, float *out) const override {
-        for (size_t t = 0; t < texts.size(); ++t) embed_one(texts[t], out + t * size_t(dim_));
+        std::atomic<size_t> next{0};
+        auto work = [&](int, int) {
+            for (size_t t; (t = next++) < texts.size();) embed_one(texts[t], out + t * size_t(dim_));
+        };
+        if (texts.size() > 1) compute_pool().run(work);
+        else work(0, 1);
     }
 
 private:
