@@ -2,7 +2,7 @@
 // generation (128 tokens, one forward pass each, greedy) tokens per second on a GGUF, as llama.cpp's
 // llama-bench measures pp512 / tg128. Best of three runs; the model is loaded and warmed first.
 //   saem-bench-decoder MODEL.gguf [THREADS]
-#include "nn/nn.h"
+#include "nn/decoder.h"
 
 #include <algorithm>
 #include <chrono>

@@ -51,7 +51,7 @@ ChatFormat chat_format(const nn::Bpe &bpe, const std::string &name) {
     if (name == "chatml") return ChatFormat::chatml;
     if (name == "llama3") return ChatFormat::llama3;
     if (!name.empty()) throw std::invalid_argument("chat template '" + name + "' is not one saem knows (chatml, llama3)");
-    const std::string &t = bpe.chat_template;
+    const std::string &t = bpe.chat_template();
     if (t.find("<|im_start|>") != std::string::npos) return ChatFormat::chatml;
     if (t.find("<|start_header_id|>") != std::string::npos) return ChatFormat::llama3;
     if (t.empty()) throw std::invalid_argument("the model has no chat template; choose one with --template chatml or --template llama3");
@@ -63,9 +63,9 @@ std::vector<int32_t> chat_prompt(const nn::Bpe &bpe, ChatFormat format, const st
     Builder b{bpe, {}};
     bool has_system = !messages.empty() && messages[0].role == "system";
     if (format == ChatFormat::chatml) {
-        if (bpe.add_bos && bpe.bos_id >= 0) b.ids.push_back(bpe.bos_id);
+        if (bpe.add_bos() && bpe.bos_id() >= 0) b.ids.push_back(bpe.bos_id());
         if (!has_system)
-            if (std::string sys = builtin_system_prompt(bpe.chat_template); !sys.empty()) {
+            if (std::string sys = builtin_system_prompt(bpe.chat_template()); !sys.empty()) {
                 b.special("<|im_start|>");
                 b.text("system\n" + sys);
                 b.special("<|im_end|>");

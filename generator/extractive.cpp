@@ -1,4 +1,5 @@
 #include "generator/generator.h"
+#include "nn/text.h"
 #include "retrieval/terms.h"
 
 #include <algorithm>

@@ -96,7 +96,7 @@ double Generation::generation_tokens_per_second() const {
 
 std::vector<int32_t> raw_prompt(const nn::Bpe &bpe, std::string_view text) {
     std::vector<int32_t> ids;
-    if (bpe.add_bos && bpe.bos_id >= 0) ids.push_back(bpe.bos_id);
+    if (bpe.add_bos() && bpe.bos_id() >= 0) ids.push_back(bpe.bos_id());
     auto body = bpe.encode(text);
     ids.insert(ids.end(), body.begin(), body.end());
     return ids;

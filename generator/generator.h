@@ -8,7 +8,8 @@
 // generate() and answer_generated() on one decoder are called by one thread at a time.
 #pragma once
 
-#include "nn/nn.h"
+#include "nn/decoder.h"
+#include "nn/tokenizer.h"
 #include "retrieval/hit.h"
 
 #include <cstdint>

@@ -110,8 +110,7 @@ std::string read_file(const std::string &path) {
     return std::move(ss).str();
 }
 
-void load_candidate(Candidate &c, const std::optional<FileState> &state, const ChunkOptions &opt,
-                    const nn::Embedder *embedder) {
+void load_candidate(Candidate &c, const std::optional<FileState> &state, const ChunkOptions &opt) {
     try {
         std::string bytes = read_file(c.path);
         c.hash = content_hash(bytes);
@@ -122,10 +121,40 @@ void load_candidate(Candidate &c, const std::optional<FileState> &state, const C
         LoadedDocument doc = load_document(bytes, c.format, c.path);
         c.input = document_input(doc, c.path, c.hash, c.size, c.mtime_ns);
         c.chunks = chunk_document(doc, opt);
-        if (embedder) c.vectors = embed_chunks(*embedder, c.chunks);
         c.needs_write = true;
     } catch (const std::exception &e) {
         c.error = e.what();
+    }
+}
+
+// The vectors of the loaded files' chunks, in one embed() call: the embedder shares the texts over
+// nn::compute_pool(). If that fails, file by file, so the file at fault is skipped with the reason.
+void embed_loaded(const nn::Embedder &embedder, std::vector<Candidate> &files, const std::vector<size_t> &todo) {
+    std::vector<Candidate *> loaded;
+    std::vector<std::string> texts;
+    for (size_t i : todo) {
+        if (!files[i].needs_write) continue;
+        loaded.push_back(&files[i]);
+        for (const auto &chunk : files[i].chunks) texts.push_back(embedding_text(chunk.heading, chunk.text));
+    }
+    const size_t dim = size_t(embedder.dim());
+    std::vector<float> vectors(texts.size() * dim);
+    try {
+        if (!texts.empty()) embedder.embed(texts, vectors.data());
+    } catch (const std::exception &) {
+        for (Candidate *c : loaded) {
+            try {
+                c->vectors = embed_chunks(embedder, c->chunks);
+            } catch (const std::exception &e) {
+                c->error = e.what();
+            }
+        }
+        return;
+    }
+    size_t at = 0;
+    for (Candidate *c : loaded) {
+        c->vectors.assign(vectors.begin() + ptrdiff_t(at * dim), vectors.begin() + ptrdiff_t((at + c->chunks.size()) * dim));
+        at += c->chunks.size();
     }
 }
 
@@ -230,13 +259,14 @@ IndexSummary index_folder(Store &store, const fs::path &folder, const IndexOptio
         }
         std::atomic<size_t> next{0};
         auto worker = [&] {
-            for (size_t k; (k = next++) < todo.size();)
-                load_candidate(files[todo[k]], states[todo[k] - batch], chunking, opt.embedder);
+            for (size_t k; (k = next++) < todo.size();) load_candidate(files[todo[k]], states[todo[k] - batch], chunking);
         };
         std::vector<std::thread> pool;
         for (unsigned t = 1; t < std::min<size_t>(threads, todo.size()); ++t) pool.emplace_back(worker);
         worker();
         for (auto &t : pool) t.join();
+        // Embedding is not the loaders' job: they would each start the encoder's parallel work.
+        if (opt.embedder) embed_loaded(*opt.embedder, files, todo);
 
         for (size_t i : todo) {
             Candidate &c = files[i];

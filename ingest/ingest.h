@@ -1,8 +1,16 @@
 // ingest: turn files into normalised text blocks, split them into token-budgeted chunks and keep a
 // store in step with a folder.
+//
+// Threads: index_folder reads and chunks files on IndexOptions::threads loader threads; a batch of
+// files is then embedded by one Embedder::embed call from the calling thread, which spreads the
+// texts over nn::compute_pool(). A run thus uses at most loaders + pool threads, never loaders x
+// pool (each loader starting the encoder's parallel work). Callers that embed from threads of their
+// own keep that bound too, since the pool's callers take turns; passing many texts per call is what
+// keeps the pool busy.
 #pragma once
 
-#include "nn/nn.h"
+#include "nn/embedder.h"
+#include "nn/text.h"
 #include "retrieval/store.h"
 
 #include <nlohmann/json.hpp>
@@ -81,7 +89,7 @@ struct IndexOptions {
     const nn::Embedder *embedder = nullptr;  // dense vectors for every chunk when set
     std::string embedder_path;               // recorded so later searches can load it
     bool progress_bar = false;          // redraw one line (a terminal) rather than print lines
-    int threads = 0;                    // loaders in parallel; 0: hardware threads
+    int threads = 0;                    // loaders in parallel (reading and chunking); 0: hardware threads
 };
 
 struct IndexSummary {

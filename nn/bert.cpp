@@ -2,8 +2,13 @@
 // GELU (erf), mean or CLS pooling, optional L2 normalisation. Weights come from llama.cpp's GGUF
 // ("bert" architecture) or from a Hugging Face / sentence-transformers folder; both map to the
 // same plain struct. Math in float with Eigen; each text runs as one matrix-matrix pass per layer,
-// texts spread over threads.
+// texts spread over the compute pool's threads.
+#include "nn/embedder.h"
+
 #include "nn/internal.h"
+#include "nn/thread_pool.h"
+#include "nn/tokenizer.h"
+#include "nn/weights.h"
 
 #include <Eigen/Dense>
 #include <nlohmann/json.hpp>
@@ -15,7 +20,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <thread>
+#include <optional>
 
 namespace saem::nn {
 
@@ -86,20 +91,20 @@ public:
     std::string identity() const override { return identity_; }
     const TokenCounter &token_counter() const override { return counter_; }
 
+    // Texts are shared out over the compute pool, each thread taking the next; each text is one
+    // forward pass, so the vectors do not depend on how they were shared. One text runs here.
     void embed(const std::vector<std::string> &texts, float *out) const override {
         std::atomic<size_t> next{0};
-        auto work = [&] {
-            Workspace ws(max_tokens_, w_.hidden, w_.ffn);  // once per thread: no allocation per text
+        auto work = [&](int, int) {
+            std::optional<Workspace> ws;  // once per thread that gets a text: no allocation per text
             for (size_t i; (i = next++) < texts.size();) {
+                if (!ws) ws.emplace(max_tokens_, w_.hidden, w_.ffn);
                 auto enc = tokenizer_.encode_for_model(texts[i], {}, max_tokens_);
-                forward(enc.ids, enc.type_ids, ws, out + i * size_t(w_.hidden));
+                forward(enc.ids, enc.type_ids, *ws, out + i * size_t(w_.hidden));
             }
         };
-        unsigned threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), texts.size());
-        std::vector<std::thread> pool;
-        for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
-        work();
-        for (auto &t : pool) t.join();
+        if (texts.size() > 1) compute_pool().run(work);
+        else work(0, 1);
     }
 
     // Buffers for one forward pass of up to `tokens` tokens; the pass uses their top rows.
@@ -189,21 +194,19 @@ public:
     std::vector<float> score(const std::string &query, const std::vector<std::string> &passages) const override {
         std::vector<float> out(passages.size());
         std::atomic<size_t> next{0};
-        auto work = [&] {
-            BertEncoder::Workspace ws(encoder_->max_tokens(), encoder_->dim(), encoder_->ffn_size());
+        auto work = [&](int, int) {  // as BertEncoder::embed: passages over the compute pool
+            std::optional<BertEncoder::Workspace> ws;
             for (size_t i; (i = next++) < passages.size();) {
+                if (!ws) ws.emplace(encoder_->max_tokens(), encoder_->dim(), encoder_->ffn_size());
                 auto enc = tokenizer_.encode_for_model(query, passages[i], encoder_->max_tokens());
-                encoder_->hidden_states(enc.ids, enc.type_ids, ws);
-                Vector cls = ws.x.row(0);
+                encoder_->hidden_states(enc.ids, enc.type_ids, *ws);
+                Vector cls = ws->x.row(0);
                 Vector pooled = (cls * pooler_.w.transpose() + pooler_.b).array().tanh();
                 out[i] = (pooled * classifier_.w.transpose() + classifier_.b)(0);
             }
         };
-        unsigned threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), passages.size());
-        std::vector<std::thread> pool;
-        for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
-        if (!passages.empty()) work();
-        for (auto &t : pool) t.join();
+        if (passages.size() > 1) compute_pool().run(work);
+        else work(0, 1);
         return out;
     }
 
@@ -222,25 +225,6 @@ std::string hash_hex(const void *data, size_t bytes) {
 
 
 }  // namespace
-
-WordPiece WordPiece::from_gguf(const Gguf &g) {
-    const auto &tokens = g.get_strings("tokenizer.ggml.tokens");
-    WordPiece wp;
-    wp.tokens_.reserve(tokens.size());
-    const std::string phantom = "\u2581";
-    for (const auto &t : tokens) {
-        if (t.size() >= 2 && t.front() == '[' && t.back() == ']') wp.tokens_.push_back(t);
-        else if (t.rfind(phantom, 0) == 0) wp.tokens_.push_back(t.substr(phantom.size()));
-        else wp.tokens_.push_back("##" + t);
-    }
-    wp.index();
-    auto id = [&](const char *key, int32_t fallback) { return int32_t(g.get_number(key, fallback)); };
-    wp.unk_id = id("tokenizer.ggml.unknown_token_id", wp.unk_id);
-    wp.cls_id = id("tokenizer.ggml.cls_token_id", id("tokenizer.ggml.bos_token_id", wp.cls_id));
-    wp.sep_id = id("tokenizer.ggml.seperator_token_id", id("tokenizer.ggml.eos_token_id", wp.sep_id));
-    wp.pad_id = id("tokenizer.ggml.padding_token_id", wp.pad_id);
-    return wp;
-}
 
 std::unique_ptr<Embedder> load_bert_gguf(const std::string &path) {
     Gguf g(path);

@@ -3,7 +3,10 @@
 // priority: the merge rank for byte-level BPE and tokenizer.json, minus the merged piece's score for
 // SentencePiece vocabularies that carry scores instead of merges (GGUF "llama", llama2.c). Lowest
 // priority merges first, leftmost among equals, as both Hugging Face and llama.cpp do.
+#include "nn/tokenizer.h"
+
 #include "nn/internal.h"
+#include "nn/pretokenize.h"
 
 #include <utf8proc.h>
 
@@ -114,7 +117,7 @@ void Bpe::index() {
     for (size_t i = 0; i < tokens_.size(); ++i) ids_.emplace(tokens_[i], int32_t(i));
     std::fill(std::begin(byte_ids_), std::end(byte_ids_), -1);
     for (int b = 0; b < 256; ++b) {
-        if (kind == Kind::ByteLevel) {
+        if (kind_ == Kind::ByteLevel) {
             byte_ids_[b] = find(byte_map().to_char[b]);
         } else {
             char name[8];
@@ -127,7 +130,7 @@ void Bpe::index() {
 // After the special token ids are known (GGUF keys or tokenizer_config.json).
 void Bpe::find_end_tokens() {
     end_ids_.clear();
-    for (int32_t id : {eos_id, eot_id}) if (id >= 0) end_ids_.push_back(id);
+    for (int32_t id : {eos_id_, eot_id_}) if (id >= 0) end_ids_.push_back(id);
     for (const char *name : {"<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|endoftext|>", "<|end_of_text|>", "</s>"}) {
         int32_t id = find(name);
         if (id >= 0 && is_control(id)) end_ids_.push_back(id);
@@ -137,8 +140,8 @@ void Bpe::find_end_tokens() {
 Bpe Bpe::from_gguf(const Gguf &g) {
     Bpe b;
     std::string model = g.get_string("tokenizer.ggml.model");
-    if (model == "gpt2") b.kind = Kind::ByteLevel;
-    else if (model == "llama") b.kind = Kind::SentencePiece;
+    if (model == "gpt2") b.kind_ = Kind::ByteLevel;
+    else if (model == "llama") b.kind_ = Kind::SentencePiece;
     else throw ModelError(g.path() + ": tokenizer model '" + model + "' is not a BPE vocabulary saem reads (gpt2, llama)");
     b.tokens_ = g.get_strings("tokenizer.ggml.tokens");
     const size_t n = b.tokens_.size();
@@ -150,26 +153,26 @@ Bpe Bpe::from_gguf(const Gguf &g) {
         if (scores->numbers.size() != n) throw ModelError(g.path() + ": scores has " + std::to_string(scores->numbers.size()) + " entries for " + std::to_string(n) + " tokens");
         for (double s : scores->numbers) b.scores_.push_back(float(s));
     }
-    if (b.kind == Kind::ByteLevel) {
+    if (b.kind_ == Kind::ByteLevel) {
         const auto *pre = g.find("tokenizer.ggml.pre");
-        b.pre = pre_from_name(pre ? pre->text : "default", g.path());
-        b.ignore_merges = b.pre == Pre::Llama3;
+        b.pre_ = pre_from_name(pre ? pre->text : "default", g.path());
+        b.ignore_merges_ = b.pre_ == Pre::Llama3;
     } else {
-        b.pre = Pre::None;
-        b.add_space_prefix = g.get_number("tokenizer.ggml.add_space_prefix", 1) != 0;
+        b.pre_ = Pre::None;
+        b.add_space_prefix_ = g.get_number("tokenizer.ggml.add_space_prefix", 1) != 0;
     }
     auto id = [&](const char *key) { return int32_t(g.get_number(key, -1)); };
-    b.bos_id = id("tokenizer.ggml.bos_token_id");
-    b.eos_id = id("tokenizer.ggml.eos_token_id");
-    b.eot_id = id("tokenizer.ggml.eot_token_id");
-    b.unk_id = id("tokenizer.ggml.unknown_token_id");
-    b.add_bos = g.get_number("tokenizer.ggml.add_bos_token", b.kind == Kind::SentencePiece ? 1 : 0) != 0;
-    if (const auto *t = g.find("tokenizer.chat_template")) b.chat_template = t->text;
-    for (int32_t *special : {&b.bos_id, &b.eos_id, &b.eot_id, &b.unk_id})
+    b.bos_id_ = id("tokenizer.ggml.bos_token_id");
+    b.eos_id_ = id("tokenizer.ggml.eos_token_id");
+    b.eot_id_ = id("tokenizer.ggml.eot_token_id");
+    b.unk_id_ = id("tokenizer.ggml.unknown_token_id");
+    b.add_bos_ = g.get_number("tokenizer.ggml.add_bos_token", b.kind_ == Kind::SentencePiece ? 1 : 0) != 0;
+    if (const auto *t = g.find("tokenizer.chat_template")) b.chat_template_ = t->text;
+    for (int32_t *special : {&b.bos_id_, &b.eos_id_, &b.eot_id_, &b.unk_id_})
         if (*special >= int32_t(n)) throw ModelError(g.path() + ": special token id " + std::to_string(*special) + " is outside the vocabulary");
     b.index();
     b.find_end_tokens();
-    if (b.kind == Kind::ByteLevel) {
+    if (b.kind_ == Kind::ByteLevel) {
         const auto &merges = g.get_strings("tokenizer.ggml.merges");
         for (size_t r = 0; r < merges.size(); ++r) {
             size_t sp = merges[r].find(' ', 1);
@@ -193,29 +196,30 @@ Bpe Bpe::from_gguf(const Gguf &g) {
     return b;
 }
 
-namespace {
+// The loading steps that set a Bpe's private settings from outside a loader.
+struct Bpe::Loader {
+    static void read_config(Bpe &b, const fs::path &folder, const nlohmann::json &post_processor);
+};
 
 // Special tokens and add_bos from tokenizer_config.json (when beside the vocabulary).
-void read_config(Bpe &b, const fs::path &folder, const nlohmann::json &post_processor) {
+void Bpe::Loader::read_config(Bpe &b, const fs::path &folder, const nlohmann::json &post_processor) {
     auto config = read_json(folder / "tokenizer_config.json");
     bool has_add_bos = false;
     if (config.is_object()) {
-        if (config.contains("bos_token")) b.bos_id = b.find(token_text(config["bos_token"]));
-        if (config.contains("eos_token")) b.eos_id = b.find(token_text(config["eos_token"]));
-        if (config.contains("unk_token")) b.unk_id = b.find(token_text(config["unk_token"]));
+        if (config.contains("bos_token")) b.bos_id_ = b.find(token_text(config["bos_token"]));
+        if (config.contains("eos_token")) b.eos_id_ = b.find(token_text(config["eos_token"]));
+        if (config.contains("unk_token")) b.unk_id_ = b.find(token_text(config["unk_token"]));
         if (config.contains("add_bos_token") && config["add_bos_token"].is_boolean()) {
-            b.add_bos = config["add_bos_token"].get<bool>();
+            b.add_bos_ = config["add_bos_token"].get<bool>();
             has_add_bos = true;
         }
-        if (config.contains("chat_template") && config["chat_template"].is_string()) b.chat_template = config["chat_template"];
+        if (config.contains("chat_template") && config["chat_template"].is_string()) b.chat_template_ = config["chat_template"];
     }
     if (!has_add_bos && post_processor.is_object() && post_processor.value("type", "") == "TemplateProcessing") {
         const auto &single = post_processor["single"];
-        b.add_bos = !single.empty() && single[0].contains("SpecialToken");
+        b.add_bos_ = !single.empty() && single[0].contains("SpecialToken");
     }
 }
-
-}  // namespace
 
 Bpe Bpe::from_tokenizer_json(const std::string &path) {
     auto j = read_json(path);
@@ -225,15 +229,15 @@ Bpe Bpe::from_tokenizer_json(const std::string &path) {
     Bpe b;
     const auto &pre = j["pre_tokenizer"], &norm = j["normalizer"], &dec = j["decoder"];
     bool byte_level = dec.dump().find("\"ByteLevel\"") != std::string::npos || pre.dump().find("\"ByteLevel\"") != std::string::npos;
-    b.kind = byte_level ? Kind::ByteLevel : Kind::SentencePiece;
-    b.pre = byte_level ? pre_from_json(pre, path) : Pre::None;
-    if (byte_level && b.pre == Pre::None) throw ModelError(path + ": a byte-level tokenizer without a splitting pre-tokenizer is not supported");
-    b.nfc = norm.is_object() && norm.value("type", "") == "NFC";
-    b.ascii_digits = true;
-    b.ignore_merges = model.value("ignore_merges", false);
+    b.kind_ = byte_level ? Kind::ByteLevel : Kind::SentencePiece;
+    b.pre_ = byte_level ? pre_from_json(pre, path) : Pre::None;
+    if (byte_level && b.pre_ == Pre::None) throw ModelError(path + ": a byte-level tokenizer without a splitting pre-tokenizer is not supported");
+    b.nfc_ = norm.is_object() && norm.value("type", "") == "NFC";
+    b.ascii_digits_ = true;
+    b.ignore_merges_ = model.value("ignore_merges", false);
     if (!byte_level) {
         std::string n = norm.dump(), p = pre.dump();
-        b.add_space_prefix = n.find("\"Prepend\"") != std::string::npos || p.find("\"first\"") != std::string::npos ||
+        b.add_space_prefix_ = n.find("\"Prepend\"") != std::string::npos || p.find("\"first\"") != std::string::npos ||
                              p.find("\"always\"") != std::string::npos || p.find("\"add_prefix_space\":true") != std::string::npos;
     }
     int32_t size = 0;
@@ -254,8 +258,8 @@ Bpe Bpe::from_tokenizer_json(const std::string &path) {
         for (size_t i = 0; i < b.tokens_.size(); ++i)
             if (b.tokens_[i].size() == 6 && b.tokens_[i].rfind("<0x", 0) == 0 && b.tokens_[i][5] == '>') b.types_[i] = 6;
     b.index();
-    if (model.contains("unk_token") && model["unk_token"].is_string()) b.unk_id = b.find(model["unk_token"]);
-    read_config(b, fs::path(path).parent_path(), j["post_processor"]);
+    if (model.contains("unk_token") && model["unk_token"].is_string()) b.unk_id_ = b.find(model["unk_token"]);
+    Loader::read_config(b, fs::path(path).parent_path(), j["post_processor"]);
     float rank = 0;
     for (const auto &m : model["merges"]) {
         std::string l, r;
@@ -279,10 +283,10 @@ Bpe Bpe::from_vocab_merges(const std::string &vocab_json, const std::string &mer
     auto vocab = read_json(vocab_json);
     if (!vocab.is_object()) throw ModelError(vocab_json + ": cannot read vocab.json");
     Bpe b;
-    b.kind = Kind::ByteLevel;
-    b.pre = pre;
-    b.nfc = pre == Pre::Qwen2;  // Qwen2Tokenizer normalises to NFC
-    b.ascii_digits = true;
+    b.kind_ = Kind::ByteLevel;
+    b.pre_ = pre;
+    b.nfc_ = pre == Pre::Qwen2;  // Qwen2Tokenizer normalises to NFC
+    b.ascii_digits_ = true;
     int32_t size = 0;
     for (const auto &[tok, id] : vocab.items()) size = std::max(size, id.get<int32_t>() + 1);
     auto config = read_json(fs::path(vocab_json).parent_path() / "tokenizer_config.json");
@@ -300,7 +304,7 @@ Bpe Bpe::from_vocab_merges(const std::string &vocab_json, const std::string &mer
             b.types_[size_t(std::stoi(id))] = t.value("special", false) ? 3 : 4;
         }
     b.index();
-    read_config(b, fs::path(vocab_json).parent_path(), nullptr);
+    Loader::read_config(b, fs::path(vocab_json).parent_path(), nullptr);
     std::ifstream in(merges_txt);
     if (!in) throw ModelError(merges_txt + ": cannot read merges.txt");
     std::string line;
@@ -359,8 +363,8 @@ bool Bpe::is_control(int32_t id) const { return id >= 0 && size_t(id) < types_.s
 bool Bpe::ends_generation(int32_t id) const { return std::find(end_ids_.begin(), end_ids_.end(), id) != end_ids_.end(); }
 
 const char *Bpe::pre_name() const {
-    switch (pre) {
-    case Pre::None: return kind == Kind::SentencePiece ? "sentencepiece" : "none";
+    switch (pre_) {
+    case Pre::None: return kind_ == Kind::SentencePiece ? "sentencepiece" : "none";
     case Pre::Gpt2: return "gpt2";
     case Pre::Llama3: return "llama-bpe";
     case Pre::Qwen2: return "qwen2";
@@ -377,10 +381,10 @@ void Bpe::merge_word(std::string_view word, std::vector<int32_t> &out) const {
         uint32_t start, len;  // bytes of word, for byte fallback
     };
     std::vector<Sym> sym;
-    if (kind == Kind::ByteLevel) {
+    if (kind_ == Kind::ByteLevel) {
         std::string mapped;
         for (unsigned char c : word) mapped += byte_map().to_char[c];
-        if (ignore_merges)
+        if (ignore_merges_)
             if (int32_t whole = find(mapped); whole >= 0) {
                 out.push_back(whole);
                 return;
@@ -438,7 +442,7 @@ void Bpe::merge_word(std::string_view word, std::vector<int32_t> &out) const {
         // becomes the unknown token, or is dropped when there is none, as Hugging Face does.
         for (uint32_t k = 0; k < s.len; ++k) {
             int32_t byte = byte_ids_[uint8_t(word[s.start + k])];
-            if (byte < 0) byte = unk_id;
+            if (byte < 0) byte = unk_id_;
             if (byte >= 0) out.push_back(byte);
         }
     }
@@ -447,7 +451,7 @@ void Bpe::merge_word(std::string_view word, std::vector<int32_t> &out) const {
 std::vector<int32_t> Bpe::encode(std::string_view text) const {
     std::vector<int32_t> out;
     std::string normalised;
-    if (nfc && !text.empty()) {
+    if (nfc_ && !text.empty()) {
         // By length, not as a C string: a NUL inside the text must not cut it short.
         utf8proc_uint8_t *composed = nullptr;
         auto len = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t *>(text.data()), utf8proc_ssize_t(text.size()), &composed,
@@ -458,14 +462,14 @@ std::vector<int32_t> Bpe::encode(std::string_view text) const {
         }
         std::free(composed);
     }
-    if (kind == Kind::SentencePiece) {
+    if (kind_ == Kind::SentencePiece) {
         if (text.empty()) return out;
-        std::string s = (add_space_prefix ? std::string(" ") : std::string()) + std::string(text);
+        std::string s = (add_space_prefix_ ? std::string(" ") : std::string()) + std::string(text);
         merge_word(replace_all(std::move(s), " ", kSpace), out);
         return out;
     }
     std::vector<std::string_view> words;
-    pretokenize(pre, ascii_digits, text, words);
+    pretokenize(pre_, ascii_digits_, text, words);
     for (auto w : words) merge_word(w, out);
     return out;
 }
@@ -475,11 +479,11 @@ std::string Bpe::piece(int32_t id) const {
     const std::string &t = tokens_[size_t(id)];
     switch (types_[size_t(id)]) {
     case 3: case 5: return {};
-    case 4: if (kind == Kind::SentencePiece) return t; break;
-    case 6: if (kind == Kind::SentencePiece) return std::string(1, char(std::stoi(t.substr(3, 2), nullptr, 16))); break;
+    case 4: if (kind_ == Kind::SentencePiece) return t; break;
+    case 6: if (kind_ == Kind::SentencePiece) return std::string(1, char(std::stoi(t.substr(3, 2), nullptr, 16))); break;
     default: break;
     }
-    if (kind == Kind::SentencePiece) return replace_all(t, kSpace, " ");
+    if (kind_ == Kind::SentencePiece) return replace_all(t, kSpace, " ");
     std::string out;
     const auto *s = reinterpret_cast<const utf8proc_uint8_t *>(t.data());
     for (size_t i = 0; i < t.size();) {
@@ -500,7 +504,7 @@ std::string Bpe::piece(int32_t id) const {
 std::string Bpe::decode(const std::vector<int32_t> &ids) const {
     std::string out;
     for (int32_t id : ids) out += piece(id);
-    if (kind == Kind::SentencePiece && add_space_prefix && !out.empty() && out[0] == ' ') out.erase(0, 1);
+    if (kind_ == Kind::SentencePiece && add_space_prefix_ && !out.empty() && out[0] == ' ') out.erase(0, 1);
     return out;
 }
 

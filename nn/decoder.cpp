@@ -6,13 +6,14 @@
 // cache, RoPE angles built by repeated multiplication.
 #include "nn/decoder.h"
 
-#include "nn/internal.h"
 #include "nn/kernels.h"
+#include "nn/thread_pool.h"
+#include "nn/transformer.h"
+#include "nn/weights.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <thread>
 
 namespace saem::nn {
 
@@ -88,11 +89,18 @@ namespace {
 
 float round_f16(float x) { return half_to_float(float_to_half(x)); }
 
+// The compute pool, sized by options.threads when this load is the first to start it.
+ThreadPool &pool_for(const DecoderOptions &options) {
+    if (options.threads > 0 && !set_compute_threads(options.threads))
+        throw std::invalid_argument(std::to_string(options.threads) + " threads asked for, but the compute pool already runs " +
+                                    std::to_string(compute_threads()) + ": set the thread count before any model runs");
+    return compute_pool();
+}
+
 class LlamaDecoder final : public Decoder {
 public:
     LlamaDecoder(const std::string &path, const DecoderOptions &options)
-        : gguf_(path), bpe_(Bpe::from_gguf(gguf_)), k_(kernels()),
-          pool_(options.threads > 0 ? options.threads : int(std::max(1u, std::thread::hardware_concurrency()))) {
+        : gguf_(path), bpe_(Bpe::from_gguf(gguf_)), k_(kernels()), pool_(pool_for(options)) {
         std::string arch = gguf_.get_string("general.architecture");
         if (arch == "llama") read_llama(gguf_, w_);
         else if (arch == "qwen2") read_qwen2(gguf_, w_);
@@ -317,7 +325,7 @@ private:
     Bpe bpe_;
     DecoderWeights w_;
     const KernelSet &k_;
-    ThreadPool pool_;
+    ThreadPool &pool_;  // compute_pool(): shared with every model in the process
     std::vector<std::unique_ptr<Tensor>> converted_;
     std::vector<std::vector<float>> converted_data_;
     int ctx_ = 0, batch_ = 512, kv_dim_ = 0, n_past_ = 0;

@@ -1,50 +1,54 @@
-// The llama-family transformer shared by the decoder architectures, and what each architecture file
-// (nn/llama.cpp, nn/qwen2.cpp) fills in from a GGUF. Internal to nn.
+// nn/decoder.h: llama-family decoder models (architectures llama and qwen2) from GGUF files, run on
+// their quantised weights as they are mapped. The transformer behind it is nn/transformer.h.
 //
-// Layout contract: weight matrices are [out, in] row-major as GGUF stores them (ne[0] = in), used
-// straight from the mapping; norms and biases are read into float vectors; the key/value cache
-// holds f16 rows of n_head_kv * head_dim per position, as llama.cpp's default cache does.
+// Threads: a Decoder is used by one thread at a time (eval() and truncate() change its key/value
+// cache; the const members read state that eval() changes). Its matrix work runs on
+// nn::compute_pool(), which it shares with the encoders: different Decoders, and embedders, may run
+// on other threads at the same time, taking turns for the pool job by job.
 #pragma once
 
-#include "nn/nn.h"
+#include "nn/tokenizer.h"
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
-#include <vector>
 
 namespace saem::nn {
 
-struct DecoderHparams {
-    std::string arch;
-    int n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0;
-    int n_ctx_train = 0, n_rot = 0;
-    float rms_eps = 1e-5f, rope_base = 10000.0f, rope_freq_scale = 1.0f;
-    // NORMAL rotates adjacent pairs (llama: the converter permutes q/k to suit), NEOX rotates
-    // element i with i + n_rot/2 (qwen2).
-    bool rope_neox = false;
+// A model's context would overflow: the message says how many tokens were asked for and the limit.
+struct ContextError : std::runtime_error {
+    using std::runtime_error::runtime_error;
 };
 
-struct DecoderLayer {
-    std::vector<float> attn_norm, ffn_norm, bq, bk, bv;  // biases empty when the architecture has none
-    const Tensor *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
-    const Tensor *gate = nullptr, *up = nullptr, *down = nullptr;
+struct DecoderOptions {
+    // Threads of the process-wide compute pool (nn/thread_pool.h), which every model shares: a
+    // value above 0 sizes the pool when this load is the first to start it (what `saem generate
+    // --threads N` does), and load() throws std::invalid_argument if the pool already runs with
+    // another size. 0 leaves the pool as set_compute_threads / SAEM_THREADS / the hardware make it.
+    int threads = 0;
+    int context = 4096;     // tokens the cache holds; capped at the model's trained context; 0: the model's
+    int batch = 512;        // prompt tokens per forward pass
 };
 
-struct DecoderWeights {
-    DecoderHparams hp;
-    const Tensor *tok_embd = nullptr, *output = nullptr;  // output is tok_embd when tied
-    std::vector<float> output_norm;
-    std::vector<float> rope_freq_factors;  // Llama 3.1+ long-context factors, one per rotated pair
-    std::vector<DecoderLayer> layers;
+// One sequence at a time: eval() appends tokens to the key/value cache.
+class Decoder {
+public:
+    static std::unique_ptr<Decoder> load(const std::string &path, const DecoderOptions &options = {});
+    virtual ~Decoder() = default;
+    virtual const Bpe &tokenizer() const = 0;
+    virtual std::string architecture() const = 0;
+    // One line: architecture, sizes, tensor types, tokenizer, context, kernels, threads.
+    virtual std::string describe() const = 0;
+    virtual int vocab_size() const = 0;
+    virtual int context_length() const = 0;
+    virtual int n_past() const = 0;
+    // Runs tokens at the positions after n_past() and returns the logits of the last one
+    // (vocab_size() floats, valid until the next call). Throws ContextError when they do not fit.
+    virtual const float *eval(const int32_t *tokens, size_t n) = 0;
+    // Forgets cached positions from n on.
+    virtual void truncate(int n) = 0;
 };
-
-// The pieces both architectures share. `prefix` is "llama" or "qwen2".
-void read_common_hparams(const Gguf &g, const std::string &prefix, DecoderHparams &hp);
-// Tensors named as llama.cpp names them (token_embd, blk.N.attn_q, ...), shapes checked.
-void read_common_tensors(const Gguf &g, DecoderWeights &w);
-std::vector<float> read_floats(const Gguf &g, const std::string &name, int64_t n);
-
-void read_llama(const Gguf &g, DecoderWeights &w);
-void read_qwen2(const Gguf &g, DecoderWeights &w);
 
 }  // namespace saem::nn

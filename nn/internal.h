@@ -1,12 +1,19 @@
-// Helpers shared by nn's loaders; not part of the public header.
+// nn/internal.h: helpers shared by nn's file loaders; not part of nn's interface.
+//
+// Threads: pure functions of their arguments (read_json reads the file it is given).
 #pragma once
 
-#include "nn/nn.h"
+#include "nn/embedder.h"
+#include "nn/weights.h"
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
 
 namespace saem::nn {
 
@@ -23,21 +30,13 @@ inline nlohmann::json read_json(const std::filesystem::path &p) {
 const Tensor &checked_tensor(const std::string &file, const std::string &name, const Tensor *t,
                              const std::vector<int64_t> &shape);
 
-}  // namespace saem::nn
+// ggml's type ids, as GGUF stores them (gguf.cpp): false for a type saem does not read.
+bool dtype_from_ggml(uint32_t id, DType &out);
+uint32_t ggml_type_id(DType type);
 
-namespace saem::nn {
-
-// Rows of n floats in a ggml block type (F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K): what the GGUF
-// writer stores. Round-to-nearest block quantisers, without llama.cpp's error-weighted search: the
-// test models only need valid blocks that both runtimes read the same way.
-std::string quantize_rows(DType type, const float *x, int64_t rows, int64_t n, const std::string &name);
-
-}  // namespace saem::nn
-
-namespace saem::nn {
-
-// Splits text the way a byte-level BPE model's pre-tokenizer regex does (see pretokenize.cpp for
-// the patterns), appending the pieces to out. Every byte of text lands in exactly one piece.
-void pretokenize(Bpe::Pre pre, bool ascii_digits, std::string_view text, std::vector<std::string_view> &out);
+// The loaders behind load_embedder (embedder.cpp) and load_reranker.
+std::unique_ptr<Embedder> load_model2vec(const std::string &folder, const nlohmann::json &config);  // model2vec.cpp
+std::unique_ptr<Embedder> load_bert_gguf(const std::string &path);                                 // bert.cpp
+std::unique_ptr<Embedder> load_bert_folder(const std::string &folder);                             // bert.cpp
 
 }  // namespace saem::nn

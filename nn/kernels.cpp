@@ -1,6 +1,8 @@
-// Portable kernels, activation quantisation, kernel choice, thread pool and the matrix product
-// driver. The AVX2 set lives in kernels_avx2.cpp, compiled for that ISA alone.
+// Portable kernels, activation quantisation, kernel choice and the matrix product driver. The AVX2
+// set lives in kernels_avx2.cpp, compiled for that ISA alone.
 #include "nn/kernels.h"
+
+#include "nn/blocks.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,19 +10,9 @@
 #include <cstring>
 #include <string_view>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-
 namespace saem::nn {
 
 namespace {
-
-float f16(const uint8_t *p) {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    return half_to_float(h);
-}
 
 float dot_f32(int64_t n, const void *w, const void *a) {
     const float *x = static_cast<const float *>(w), *y = static_cast<const float *>(a);
@@ -32,106 +24,93 @@ float dot_f32(int64_t n, const void *w, const void *a) {
 float dot_f16(int64_t n, const void *w, const void *a) {
     const uint16_t *x = static_cast<const uint16_t *>(w), *y = static_cast<const uint16_t *>(a);
     double sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += double(half_to_float(x[i])) * double(half_to_float(y[i]));
+    for (int64_t i = 0; i < n; ++i) sum += double(fp16_to_fp32(x[i])) * double(fp16_to_fp32(y[i]));
     return float(sum);
 }
 
-// A Q8_0 activation row: nb float scales (the f16-rounded values, as ggml stores them), then nb
-// blocks of 32 int8.
+// A Q8_0 activation row (kernels.h): nb float scales (the f16-rounded values, as ggml stores them),
+// then nb blocks of 32 int8.
 struct ActQ8 {
     const float *d;
     const int8_t *q;
-    ActQ8(const void *a, int64_t n)
-        : d(static_cast<const float *>(a)), q(reinterpret_cast<const int8_t *>(static_cast<const uint8_t *>(a) + size_t(n / 32) * 4)) {}
+    ActQ8(const void *a, int64_t n) : d(static_cast<const float *>(a)), q(act_q8_0_quants(a, n)) {}
 };
 
 float dot_q8_0(int64_t n, const void *w, const void *a) {
-    const uint8_t *x = static_cast<const uint8_t *>(w);
+    const block_q8_0 *x = static_cast<const block_q8_0 *>(w);
     const ActQ8 y(a, n);
     float sum = 0;
-    for (int64_t b = 0; b < n / 32; ++b, x += 34) {
-        const int8_t *qx = reinterpret_cast<const int8_t *>(x + 2), *qy = y.q + 32 * b;
+    for (int64_t b = 0; b < n / QK8_0; ++b) {
+        const int8_t *qy = y.q + QK8_0 * b;
         int s = 0;
-        for (int j = 0; j < 32; ++j) s += qx[j] * qy[j];
-        sum += f16(x) * y.d[b] * float(s);
+        for (int j = 0; j < QK8_0; ++j) s += x[b].qs[j] * qy[j];
+        sum += fp16_to_fp32(x[b].d) * y.d[b] * float(s);
     }
     return sum;
 }
 
 float dot_q4_0(int64_t n, const void *w, const void *a) {
-    const uint8_t *x = static_cast<const uint8_t *>(w);
+    const block_q4_0 *x = static_cast<const block_q4_0 *>(w);
     const ActQ8 y(a, n);
     float sum = 0;
-    for (int64_t b = 0; b < n / 32; ++b, x += 18) {
-        const uint8_t *qx = x + 2;
-        const int8_t *qy = y.q + 32 * b;
+    for (int64_t b = 0; b < n / QK4_0; ++b) {
+        const uint8_t *qx = x[b].qs;
+        const int8_t *qy = y.q + QK4_0 * b;
         int s = 0;
-        for (int j = 0; j < 16; ++j) s += ((qx[j] & 0xF) - 8) * qy[j] + ((qx[j] >> 4) - 8) * qy[j + 16];
-        sum += f16(x) * y.d[b] * float(s);
+        for (int j = 0; j < QK4_0 / 2; ++j) s += ((qx[j] & 0xF) - 8) * qy[j] + ((qx[j] >> 4) - 8) * qy[j + 16];
+        sum += fp16_to_fp32(x[b].d) * y.d[b] * float(s);
     }
     return sum;
 }
 
 float dot_q5_0(int64_t n, const void *w, const void *a) {
-    const uint8_t *x = static_cast<const uint8_t *>(w);
+    const block_q5_0 *x = static_cast<const block_q5_0 *>(w);
     const ActQ8 y(a, n);
     float sum = 0;
-    for (int64_t b = 0; b < n / 32; ++b, x += 22) {
+    for (int64_t b = 0; b < n / QK5_0; ++b) {
         uint32_t qh;
-        std::memcpy(&qh, x + 2, 4);
-        const uint8_t *qx = x + 6;
-        const int8_t *qy = y.q + 32 * b;
+        std::memcpy(&qh, x[b].qh, 4);
+        const uint8_t *qx = x[b].qs;
+        const int8_t *qy = y.q + QK5_0 * b;
         int s = 0;
-        for (int j = 0; j < 16; ++j) {
+        for (int j = 0; j < QK5_0 / 2; ++j) {
             int lo = int((qx[j] & 0xF) | (((qh >> j) & 1) << 4)) - 16;
             int hi = int((qx[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
             s += lo * qy[j] + hi * qy[j + 16];
         }
-        sum += f16(x) * y.d[b] * float(s);
+        sum += fp16_to_fp32(x[b].d) * y.d[b] * float(s);
     }
     return sum;
 }
 
-void scale_min_k4(int j, const uint8_t *q, int &d, int &m) {
-    if (j < 4) {
-        d = q[j] & 63;
-        m = q[j + 4] & 63;
-    } else {
-        d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 float dot_q4_K(int64_t n, const void *w, const void *a) {
-    const uint8_t *x = static_cast<const uint8_t *>(w);
-    const BlockQ8K *y = static_cast<const BlockQ8K *>(a);
+    const block_q4_K *x = static_cast<const block_q4_K *>(w);
+    const block_q8_K *y = static_cast<const block_q8_K *>(a);
     float sum = 0;
-    for (int64_t b = 0; b < n / 256; ++b, x += 144, ++y) {
-        const uint8_t *scales = x + 4, *q = x + 16;
+    for (int64_t b = 0; b < n / QK_K; ++b, ++x, ++y) {
+        uint8_t sc[8], mn[8];
+        unpack_scales_k4(x->scales, sc, mn);
         int sumi = 0, summ = 0;
         for (int j = 0; j < 8; ++j) {
-            int sc, m;
-            scale_min_k4(j, scales, sc, m);
-            summ += m * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
-            const uint8_t *qj = q + (j / 2) * 32;
+            summ += mn[j] * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
+            const uint8_t *qj = x->qs + (j / 2) * 32;
             const int8_t *yj = y->qs + j * 32;
             int s = 0;
             for (int l = 0; l < 32; ++l) s += (j % 2 ? qj[l] >> 4 : qj[l] & 0xF) * yj[l];
-            sumi += sc * s;
+            sumi += sc[j] * s;
         }
-        sum += y->d * (f16(x) * float(sumi) - f16(x + 2) * float(summ));
+        sum += y->d * (fp16_to_fp32(x->d) * float(sumi) - fp16_to_fp32(x->dmin) * float(summ));
     }
     return sum;
 }
 
 float dot_q6_K(int64_t n, const void *w, const void *a) {
-    const uint8_t *x = static_cast<const uint8_t *>(w);
-    const BlockQ8K *y = static_cast<const BlockQ8K *>(a);
+    const block_q6_K *x = static_cast<const block_q6_K *>(w);
+    const block_q8_K *y = static_cast<const block_q8_K *>(a);
     float sum = 0;
-    for (int64_t b = 0; b < n / 256; ++b, x += 210, ++y) {
-        const uint8_t *ql = x, *qh = x + 128;
-        const int8_t *sc = reinterpret_cast<const int8_t *>(x + 192);
-        int q[256];
+    for (int64_t b = 0; b < n / QK_K; ++b, ++x, ++y) {
+        const uint8_t *ql = x->ql, *qh = x->qh;
+        int q[QK_K];
         for (int h = 0; h < 2; ++h) {
             for (int l = 0; l < 32; ++l) {
                 q[128 * h + l] = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
@@ -146,15 +125,15 @@ float dot_q6_K(int64_t n, const void *w, const void *a) {
         for (int j = 0; j < 16; ++j) {
             int s = 0;
             for (int l = 0; l < 16; ++l) s += q[16 * j + l] * y->qs[16 * j + l];
-            sumi += sc[j] * s;
+            sumi += x->scales[j] * s;
         }
-        sum += f16(x + 208) * y->d * float(sumi);
+        sum += fp16_to_fp32(x->d) * y->d * float(sumi);
     }
     return sum;
 }
 
 void axpy_f16(int64_t n, float a, const uint16_t *x, float *y) {
-    for (int64_t i = 0; i < n; ++i) y[i] += a * half_to_float(x[i]);
+    for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
 }
 
 const KernelSet portable{"portable",
@@ -190,8 +169,8 @@ size_t act_row_bytes(ActFormat f, int64_t n) {
     switch (f) {
     case ActFormat::F32: return size_t(n) * 4;
     case ActFormat::F16: return size_t(n) * 2;
-    case ActFormat::Q8_0: return size_t(n / 32) * 36;
-    case ActFormat::Q8_K: return size_t(n / 256) * sizeof(BlockQ8K);
+    case ActFormat::Q8_0: return size_t(n / QK8_0) * (sizeof(float) + QK8_0);
+    case ActFormat::Q8_K: return size_t(n / QK_K) * sizeof(block_q8_K);
     }
     return 0;
 }
@@ -202,23 +181,23 @@ void quantize_act(ActFormat f, const float *x, int64_t n, void *out) {
     case ActFormat::F32: std::memcpy(out, x, size_t(n) * 4); return;
     case ActFormat::F16: {
         uint16_t *o = static_cast<uint16_t *>(out);
-        for (int64_t i = 0; i < n; ++i) o[i] = float_to_half(x[i]);
+        for (int64_t i = 0; i < n; ++i) o[i] = fp32_to_fp16(x[i]);
         return;
     }
     case ActFormat::Q8_0: {
         float *d = static_cast<float *>(out);
-        int8_t *q = reinterpret_cast<int8_t *>(static_cast<uint8_t *>(out) + size_t(n / 32) * 4);
+        int8_t *q = act_q8_0_quants(out, n);
         for (int64_t b = 0; b < n; b += 32) {
             float amax = 0;
             for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b + j]));
             float id = amax != 0 ? 127.0f / amax : 0.0f;
-            d[b / 32] = half_to_float(float_to_half(amax / 127.0f));
+            d[b / 32] = fp16_to_fp32(fp32_to_fp16(amax / 127.0f));
             for (int j = 0; j < 32; ++j) q[b + j] = int8_t(std::nearbyint(x[b + j] * id));
         }
         return;
     }
     case ActFormat::Q8_K: {
-        BlockQ8K *o = static_cast<BlockQ8K *>(out);
+        block_q8_K *o = static_cast<block_q8_K *>(out);
         for (int64_t b = 0; b < n; b += 256, ++o) {
             float amax = 0, max = 0;
             for (int j = 0; j < 256; ++j)
@@ -267,59 +246,6 @@ const TypeKernels &kernels_for(const KernelSet &k, DType w) {
     case DType::Q6_K: return k.q6_K;
     default: return k.f32;  // the loader converts every other type to F32
     }
-}
-
-// ---- thread pool -----------------------------------------------------------------------------
-
-namespace {
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-    _mm_pause();
-#endif
-}
-}  // namespace
-
-ThreadPool::ThreadPool(int threads) {
-    for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this, i] { worker(i); });
-}
-
-ThreadPool::~ThreadPool() {
-    stop_.store(true);
-    epoch_.fetch_add(1);
-    epoch_.notify_all();
-    for (auto &t : workers_) t.join();
-}
-
-void ThreadPool::worker(int ith) {
-    uint64_t seen = 0;
-    for (;;) {
-        uint64_t e = epoch_.load(std::memory_order_acquire);
-        for (int spin = 0; e == seen && spin < 200000; ++spin) {
-            cpu_relax();
-            e = epoch_.load(std::memory_order_acquire);
-        }
-        if (e == seen) {
-            epoch_.wait(seen, std::memory_order_acquire);
-            continue;
-        }
-        seen = e;
-        if (stop_.load()) return;
-        (*job_)(ith, size());
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
-    }
-}
-
-void ThreadPool::run(const std::function<void(int, int)> &job) {
-    if (workers_.empty()) {
-        job(0, 1);
-        return;
-    }
-    job_ = &job;
-    pending_.store(int(workers_.size()), std::memory_order_release);
-    epoch_.fetch_add(1, std::memory_order_acq_rel);
-    epoch_.notify_all();
-    job(0, size());
-    while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
 }
 
 // ---- matrix products -------------------------------------------------------------------------

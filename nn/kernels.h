@@ -1,34 +1,39 @@
-// Dot products straight on ggml's quantised blocks, and the thread pool that spreads matrix products
-// over cores. Internal to nn.
+// nn/kernels.h: dot products straight on ggml's quantised blocks (nn/blocks.h), the activation
+// formats they pair with, and the matrix product that shares them out over a thread pool. Internal
+// to nn.
 //
 // Data-layout contract: a weight matrix is a Tensor of shape [rows, n], row-major, each row whole
 // blocks of its type. Activations are float rows of n elements that are first converted to the
 // format the weight type pairs with (ggml's "vec_dot_type"): F32 weights take F32 rows, F16 weights
 // F16 rows, Q8_0/Q4_0/Q5_0 weights Q8_0 rows (32 per block, a scale rounded to f16 as ggml's; laid
 // out as all the row's scales as floats, then all its int8 blocks, so the kernels read a scale
-// without converting it), Q4_K/Q6_K weights Q8_K rows (256 per block, f32 scale, 16 partial sums). Quantising the activation the way llama.cpp does is
-// what makes saem's logits agree with llama.cpp's to float rounding.
+// without converting it: act_q8_0_quants), Q4_K/Q6_K weights rows of block_q8_K (256 per block, f32
+// scale, 16 partial sums). Quantising the activation the way llama.cpp does is what makes saem's
+// logits agree with llama.cpp's to float rounding.
+//
+// Threads: the kernels and quantize_act are pure functions; kernels() is chosen once, thread-safely.
+// matmul runs on the pool it is given, from the one thread that owns the output and scratch.
 #pragma once
 
-#include "nn/nn.h"
+#include "nn/blocks.h"
+#include "nn/thread_pool.h"
+#include "nn/weights.h"
 
-#include <atomic>
+#include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <initializer_list>
-#include <thread>
 #include <vector>
 
 namespace saem::nn {
 
 enum class ActFormat : uint8_t { F32, F16, Q8_0, Q8_K };
 
-struct BlockQ8K {
-    float d;
-    int8_t qs[256];
-    int16_t bsums[16];
-};
-static_assert(sizeof(BlockQ8K) == 292);
+// The int8 blocks of a Q8_0 activation row of n elements: after its n / 32 float scales, which
+// start the row. (static: see nn/blocks.h.)
+static inline int8_t *act_q8_0_quants(void *row, int64_t n) {
+    return reinterpret_cast<int8_t *>(static_cast<uint8_t *>(row) + size_t(n / QK8_0) * sizeof(float));
+}
+static inline const int8_t *act_q8_0_quants(const void *row, int64_t n) { return act_q8_0_quants(const_cast<void *>(row), n); }
 
 // Weight types with a kernel; anything else is dequantised to F32 when a model loads.
 bool has_kernel(DType weight);
@@ -66,26 +71,6 @@ const TypeKernels &kernels_for(const KernelSet &k, DType weight);
 
 const KernelSet &portable_kernels();
 const KernelSet *avx2_kernels();  // null when not compiled in
-
-// Runs a job on n threads (the calling thread is thread 0). Workers spin briefly between jobs and
-// then sleep, since a decoder step issues a few hundred small jobs.
-class ThreadPool {
-public:
-    explicit ThreadPool(int threads);
-    ~ThreadPool();
-    ThreadPool(const ThreadPool &) = delete;
-    ThreadPool &operator=(const ThreadPool &) = delete;
-    int size() const { return int(workers_.size()) + 1; }
-    void run(const std::function<void(int ith, int nth)> &job);
-
-private:
-    void worker(int ith);
-    std::vector<std::thread> workers_;
-    const std::function<void(int, int)> *job_ = nullptr;
-    std::atomic<uint64_t> epoch_{0};
-    std::atomic<int> pending_{0};
-    std::atomic<bool> stop_{false};
-};
 
 struct MatmulTarget {
     const Tensor *w;

@@ -3,6 +3,8 @@
 // maddubs (unsigned x signed bytes -> 16-bit pair sums), then madd by a scale -> 32-bit sums.
 #include "nn/kernels.h"
 
+#include "nn/blocks.h"
+
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
@@ -17,12 +19,6 @@ inline float hsum(__m256 v) {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
-}
-
-inline float f16(const void *p) {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
 }
 
 float dot_f32(int64_t n, const void *w, const void *a) {
@@ -52,7 +48,7 @@ float dot_f16(int64_t n, const void *w, const void *a) {
         s3 = _mm256_fmadd_ps(load(x + i + 24), load(y + i + 24), s3);
     }
     float sum = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; ++i) sum += _cvtsh_ss(x[i]) * _cvtsh_ss(y[i]);
+    for (; i < n; ++i) sum += fp16_to_fp32(x[i]) * fp16_to_fp32(y[i]);
     return sum;
 }
 
@@ -64,18 +60,17 @@ inline __m256i load256(const void *p) { return _mm256_loadu_si256(static_cast<co
 
 // Blocks of 32 with one f16 scale (Q8_0, Q4_0, Q5_0) against Q8_0 rows. unpack gives the block's
 // 32 values as signed bytes.
-template <int NT, class Unpack>
-inline void blocks32(int64_t n, const uint8_t *w, size_t block, const uint8_t *a, size_t stride, float *out, Unpack unpack) {
-    // Activation rows (kernels.h): nb float scales, then nb blocks of 32 int8.
-    const size_t scales = size_t(n / 32) * 4;
+template <int NT, class Block, class Unpack>
+inline void blocks32(int64_t n, const Block *w, const uint8_t *a, size_t stride, float *out, Unpack unpack) {
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 32; ++b, w += block) {
-        const __m256i q = unpack(w), aq = _mm256_sign_epi8(q, q);
-        const __m256 dw = _mm256_set1_ps(f16(w));
+    for (int64_t b = 0; b < n / 32; ++b, ++w) {
+        const __m256i q = unpack(*w), aq = _mm256_sign_epi8(q, q);
+        const __m256 dw = _mm256_set1_ps(fp16_to_fp32(w->d));
         for (int t = 0; t < NT; ++t) {
+            // Activation rows (kernels.h): the float scales, then the int8 blocks.
             const uint8_t *row = a + size_t(t) * stride;
-            const __m256i pairs = _mm256_maddubs_epi16(aq, _mm256_sign_epi8(load256(row + scales + 32 * size_t(b)), q));
+            const __m256i pairs = _mm256_maddubs_epi16(aq, _mm256_sign_epi8(load256(act_q8_0_quants(row, n) + 32 * b), q));
             const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
             const __m256 d = _mm256_mul_ps(dw, _mm256_broadcast_ss(reinterpret_cast<const float *>(row) + b));
             acc[t] = _mm256_fmadd_ps(d, p, acc[t]);
@@ -101,46 +96,41 @@ inline __m256i bits_to_bytes(uint32_t bits) {
 
 template <int NT>
 void rows_q8_0(int64_t n, const void *w, const void *a, size_t stride, float *out) {
-    blocks32<NT>(n, static_cast<const uint8_t *>(w), 34, static_cast<const uint8_t *>(a), stride, out,
-                 [](const uint8_t *x) { return load256(x + 2); });
+    blocks32<NT>(n, static_cast<const block_q8_0 *>(w), static_cast<const uint8_t *>(a), stride, out,
+                 [](const block_q8_0 &x) { return load256(x.qs); });
 }
 
 template <int NT>
 void rows_q4_0(int64_t n, const void *w, const void *a, size_t stride, float *out) {
-    blocks32<NT>(n, static_cast<const uint8_t *>(w), 18, static_cast<const uint8_t *>(a), stride, out,
-                 [](const uint8_t *x) { return _mm256_sub_epi8(nibbles(x + 2), _mm256_set1_epi8(8)); });
+    blocks32<NT>(n, static_cast<const block_q4_0 *>(w), static_cast<const uint8_t *>(a), stride, out,
+                 [](const block_q4_0 &x) { return _mm256_sub_epi8(nibbles(x.qs), _mm256_set1_epi8(8)); });
 }
 
 template <int NT>
 void rows_q5_0(int64_t n, const void *w, const void *a, size_t stride, float *out) {
-    blocks32<NT>(n, static_cast<const uint8_t *>(w), 22, static_cast<const uint8_t *>(a), stride, out, [](const uint8_t *x) {
+    blocks32<NT>(n, static_cast<const block_q5_0 *>(w), static_cast<const uint8_t *>(a), stride, out, [](const block_q5_0 &x) {
         uint32_t qh;
-        std::memcpy(&qh, x + 2, 4);
+        std::memcpy(&qh, x.qh, 4);
         // nibble + 16 * bit - 16: a clear fifth bit is the nibble with 0xF0 set (nibble - 16 as int8).
-        return _mm256_or_si256(nibbles(x + 6), _mm256_andnot_si256(bits_to_bytes(qh), _mm256_set1_epi8(char(0xF0))));
+        return _mm256_or_si256(nibbles(x.qs), _mm256_andnot_si256(bits_to_bytes(qh), _mm256_set1_epi8(char(0xF0))));
     });
 }
 
-inline const BlockQ8K *q8k(const void *a, size_t stride, int t, int64_t b) {
-    return reinterpret_cast<const BlockQ8K *>(static_cast<const uint8_t *>(a) + size_t(t) * stride) + b;
+inline const block_q8_K *q8k(const void *a, size_t stride, int t, int64_t b) {
+    return reinterpret_cast<const block_q8_K *>(static_cast<const uint8_t *>(a) + size_t(t) * stride) + b;
 }
 
 template <int NT>
 void rows_q4_K(int64_t n, const void *w, const void *a, size_t stride, float *out) {
-    const uint8_t *x = static_cast<const uint8_t *>(w);
+    const block_q4_K *x = static_cast<const block_q4_K *>(w);
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     __m256 acc[NT];
     float acc_min[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps(), acc_min[t] = 0;
-    for (int64_t b = 0; b < n / 256; ++b, x += 144) {
-        const uint8_t *s = x + 4, *q = x + 16;
-        int sc[8], mn[8];
-        for (int j = 0; j < 4; ++j) {
-            sc[j] = s[j] & 63;
-            mn[j] = s[j + 4] & 63;
-            sc[j + 4] = (s[j + 8] & 0xF) | ((s[j] >> 6) << 4);
-            mn[j + 4] = (s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4);
-        }
+    for (int64_t b = 0; b < n / QK_K; ++b, ++x) {
+        const uint8_t *q = x->qs;
+        uint8_t sc[8], mn[8];
+        unpack_scales_k4(x->scales, sc, mn);
         __m256i sumi[NT];
         for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
         for (int j = 0; j < 4; ++j) {
@@ -148,18 +138,18 @@ void rows_q4_K(int64_t n, const void *w, const void *a, size_t stride, float *ou
             const __m256i lo = _mm256_and_si256(bits, low4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4);
             const __m256i s0 = _mm256_set1_epi16(int16_t(sc[2 * j])), s1 = _mm256_set1_epi16(int16_t(sc[2 * j + 1]));
             for (int t = 0; t < NT; ++t) {
-                const BlockQ8K *y = q8k(a, stride, t, b);
+                const block_q8_K *y = q8k(a, stride, t, b);
                 const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(y->qs + 64 * j)), s0);
                 const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(y->qs + 64 * j + 32)), s1);
                 sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p0, p1));
             }
         }
         for (int t = 0; t < NT; ++t) {
-            const BlockQ8K *y = q8k(a, stride, t, b);
+            const block_q8_K *y = q8k(a, stride, t, b);
             int summ = 0;
             for (int j = 0; j < 8; ++j) summ += mn[j] * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(y->d * f16(x)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-            acc_min[t] += y->d * f16(x + 2) * float(summ);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(y->d * fp16_to_fp32(x->d)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            acc_min[t] += y->d * fp16_to_fp32(x->dmin) * float(summ);
         }
     }
     for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]) - acc_min[t];
@@ -167,13 +157,13 @@ void rows_q4_K(int64_t n, const void *w, const void *a, size_t stride, float *ou
 
 template <int NT>
 void rows_q6_K(int64_t n, const void *w, const void *a, size_t stride, float *out) {
-    const uint8_t *x = static_cast<const uint8_t *>(w);
+    const block_q6_K *x = static_cast<const block_q6_K *>(w);
     const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 256; ++b, x += 210) {
-        const uint8_t *ql = x, *qh = x + 128;
-        const int8_t *sc = reinterpret_cast<const int8_t *>(x + 192);
+    for (int64_t b = 0; b < n / QK_K; ++b, ++x) {
+        const uint8_t *ql = x->ql, *qh = x->qh;
+        const int8_t *sc = x->scales;
         __m256i sumi[NT];
         for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
         for (int h = 0; h < 2; ++h, ql += 64, qh += 32) {
@@ -196,10 +186,10 @@ void rows_q6_K(int64_t n, const void *w, const void *a, size_t stride, float *ou
             }
         }
         for (int t = 0; t < NT; ++t) {
-            const BlockQ8K *y = q8k(a, stride, t, b);
+            const block_q8_K *y = q8k(a, stride, t, b);
             int offset = 0;  // the stored values are q + 32
             for (int j = 0; j < 16; ++j) offset += sc[j] * y->bsums[j];
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(y->d * f16(x + 208)),
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(y->d * fp16_to_fp32(x->d)),
                                      _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[t], _mm256_setr_epi32(32 * offset, 0, 0, 0, 0, 0, 0, 0))), acc[t]);
         }
     }
@@ -220,7 +210,7 @@ void axpy_f16(int64_t n, float a, const uint16_t *x, float *y) {
         const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(x + i)));
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, v, _mm256_loadu_ps(y + i)));
     }
-    for (; i < n; ++i) y[i] += a * _cvtsh_ss(x[i]);
+    for (; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
 }
 
 const KernelSet avx2{"avx2",

@@ -1,7 +1,7 @@
 // Architecture "llama": SmolLM, TinyLlama, Llama 2/3.x, llama2.c models. RMSNorm, rotary positions
 // on adjacent pairs, grouped-query attention, SwiGLU, output tied to the embedding or separate.
 // Llama 3.1+ carries its long-context frequency factors as the tensor rope_freqs.weight.
-#include "nn/decoder.h"
+#include "nn/transformer.h"
 
 namespace saem::nn {
 

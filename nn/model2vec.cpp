@@ -2,12 +2,18 @@
 // the mean of its tokens' rows, L2-normalised when config.json says "normalize". As model2vec
 // does: text is first cut to max_tokens * median token length characters, tokens are taken
 // without [CLS]/[SEP], [UNK] is dropped, then at most max_tokens tokens are kept.
+#include "nn/embedder.h"
+
 #include "nn/internal.h"
+#include "nn/thread_pool.h"
+#include "nn/tokenizer.h"
+#include "nn/weights.h"
 
 #include <nlohmann/json.hpp>
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -64,37 +70,44 @@ public:
     size_t max_tokens() const override { return max_tokens_; }
     void set_max_tokens(size_t n) override { max_tokens_ = std::max<size_t>(n, 1); }
 
+    // Texts are shared out over the compute pool (one text runs here); each vector depends on its
+    // text alone.
     void embed(const std::vector<std::string> &texts, float *out) const override {
-        const size_t max_tokens = max_tokens_;
-        for (size_t t = 0; t < texts.size(); ++t) {
-            float *v = out + t * size_t(dim_);
-            std::fill(v, v + dim_, 0.0f);
-            // Cut by characters first so a huge text is not tokenized whole.
-            std::string_view text = texts[t];
-            size_t limit = max_tokens * median_chars_, chars = 0, cut = 0;
-            while (cut < text.size() && chars < limit) { cut += utf8_length(static_cast<unsigned char>(text[cut])); ++chars; }
-            std::vector<int32_t> ids = tokenizer_.encode(text.substr(0, std::min(cut, text.size())));
-            ids.erase(std::remove(ids.begin(), ids.end(), tokenizer_.unk_id), ids.end());
-            if (ids.size() > max_tokens) ids.resize(max_tokens);
-            if (ids.empty()) continue;
-            for (int32_t id : ids) {
-                float w = token_weights_ ? element(*token_weights_, id) : 1.0f;
-                int64_t row = int64_t(id) * dim_;
-                for (int d = 0; d < dim_; ++d) v[d] += w * element(*table_, row + d);
-            }
-            double norm = 0;
-            for (int d = 0; d < dim_; ++d) {
-                v[d] /= float(ids.size());
-                norm += double(v[d]) * v[d];
-            }
-            if (normalize_ && norm > 0) {
-                float inv = float(1.0 / std::sqrt(norm));
-                for (int d = 0; d < dim_; ++d) v[d] *= inv;
-            }
-        }
+        std::atomic<size_t> next{0};
+        auto work = [&](int, int) {
+            for (size_t t; (t = next++) < texts.size();) embed_one(texts[t], out + t * size_t(dim_));
+        };
+        if (texts.size() > 1) compute_pool().run(work);
+        else work(0, 1);
     }
 
 private:
+    void embed_one(std::string_view text, float *v) const {
+        const size_t max_tokens = max_tokens_;
+        std::fill(v, v + dim_, 0.0f);
+        // Cut by characters first so a huge text is not tokenized whole.
+        size_t limit = max_tokens * median_chars_, chars = 0, cut = 0;
+        while (cut < text.size() && chars < limit) { cut += utf8_length(static_cast<unsigned char>(text[cut])); ++chars; }
+        std::vector<int32_t> ids = tokenizer_.encode(text.substr(0, std::min(cut, text.size())));
+        ids.erase(std::remove(ids.begin(), ids.end(), tokenizer_.unk_id()), ids.end());
+        if (ids.size() > max_tokens) ids.resize(max_tokens);
+        if (ids.empty()) return;
+        for (int32_t id : ids) {
+            float w = token_weights_ ? element(*token_weights_, id) : 1.0f;
+            int64_t row = int64_t(id) * dim_;
+            for (int d = 0; d < dim_; ++d) v[d] += w * element(*table_, row + d);
+        }
+        double norm = 0;
+        for (int d = 0; d < dim_; ++d) {
+            v[d] /= float(ids.size());
+            norm += double(v[d]) * v[d];
+        }
+        if (normalize_ && norm > 0) {
+            float inv = float(1.0 / std::sqrt(norm));
+            for (int d = 0; d < dim_; ++d) v[d] *= inv;
+        }
+    }
+
     SafeTensors weights_;
     WordPiece tokenizer_;
     WordPieceCounter counter_;
@@ -109,29 +122,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Embedder> load_bert_gguf(const std::string &path);
-std::unique_ptr<Embedder> load_bert_folder(const std::string &folder);
-
-std::unique_ptr<Embedder> load_embedder(const std::string &path) {
-    fs::path p(path);
-    if (!fs::exists(p)) throw ModelError(path + ": no such file or folder");
-    if (fs::is_directory(p)) {
-        auto config = read_json(p / "config.json");
-        auto modules = read_json(p / "modules.json");
-        bool model2vec = config.is_object() && config.value("model_type", "") == "model2vec";
-        if (!model2vec && modules.is_array())
-            for (const auto &m : modules)
-                model2vec |= m.value("type", "").find("StaticEmbedding") != std::string::npos;
-        if (model2vec) return std::make_unique<StaticEmbedder>(path, config.is_object() ? config : nlohmann::json::object());
-        if (config.is_object() && config.contains("architectures"))
-            for (const auto &a : config["architectures"])
-                if (a.is_string() && a.get<std::string>().find("ForSequenceClassification") != std::string::npos)
-                    throw ModelError(path + ": a cross-encoder (" + a.get<std::string>() + "), not an embedding model: use it with --rerank");
-        if (config.is_object() && config.value("model_type", "") == "bert") return load_bert_folder(path);
-        throw ModelError(path + ": not a model folder saem can load (Model2Vec, or BERT: config.json model_type \"bert\")");
-    }
-    if (p.extension() == ".gguf") return load_bert_gguf(path);
-    throw ModelError(path + ": unsupported model file (a .gguf encoder, or a model folder)");
+std::unique_ptr<Embedder> load_model2vec(const std::string &folder, const nlohmann::json &config) {
+    return std::make_unique<StaticEmbedder>(folder, config);
 }
 
 }  // namespace saem::nn

@@ -9,7 +9,7 @@
 //           splits ASCII digits only), then gpt2 on the rest
 //
 // \s is Unicode White_Space.
-#include "nn/internal.h"
+#include "nn/pretokenize.h"
 
 #include <utf8proc.h>
 

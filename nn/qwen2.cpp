@@ -1,6 +1,6 @@
 // Architecture "qwen2": Qwen2 and Qwen2.5. The llama block with biases on the q, k and v
 // projections and rotary positions in NEOX order (element i pairs with i + head_dim/2).
-#include "nn/decoder.h"
+#include "nn/transformer.h"
 
 namespace saem::nn {
 

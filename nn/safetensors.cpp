@@ -1,6 +1,8 @@
 // safetensors: u64 little-endian header size N, N bytes of JSON
 // {"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}, then the data;
 // offsets are relative to the end of the header.
+#include "nn/weights.h"
+
 #include "nn/internal.h"
 
 #include <nlohmann/json.hpp>

@@ -1,6 +1,9 @@
-#include "nn/nn.h"
+// UTF-8 checks, sentence boundaries and the approximate token count (nn/text.h).
+#include "nn/text.h"
 
 #include <utf8proc.h>
+
+#include <algorithm>
 
 namespace saem::nn {
 

@@ -1,6 +1,8 @@
 // WordPiece with the semantics of Hugging Face's BertNormalizer + BertPreTokenizer + WordPiece
 // model (the Rust tokenizers crate, which the Python and JS ports follow).
-#include "nn/nn.h"
+#include "nn/tokenizer.h"
+
+#include "nn/weights.h"
 
 #include <nlohmann/json.hpp>
 #include <utf8proc.h>
@@ -70,11 +72,11 @@ std::string WordPiece::normalise(std::string_view text) const {
     std::vector<int32_t> cps = decode(text), stage;
     stage.reserve(cps.size());
     for (int32_t c : cps) {
-        if (clean_text) {
+        if (clean_text_) {
             if (c == 0 || c == 0xFFFD || is_control(c)) continue;
             if (is_rust_whitespace(c)) c = ' ';
         }
-        if (split_cjk && is_cjk_ideograph(c)) {
+        if (split_cjk_ && is_cjk_ideograph(c)) {
             stage.push_back(' ');
             stage.push_back(c);
             stage.push_back(' ');
@@ -87,7 +89,7 @@ std::string WordPiece::normalise(std::string_view text) const {
     utf8proc_int32_t decomposed[32];
     for (int32_t c : stage) {
         int n = 1;
-        if (strip_accents && c >= 0x80) {
+        if (strip_accents_ && c >= 0x80) {
             int last = 0;
             auto r = utf8proc_decompose_char(c, decomposed, 32, UTF8PROC_DECOMPOSE, &last);
             n = r > 0 ? int(r) : 1;
@@ -97,8 +99,8 @@ std::string WordPiece::normalise(std::string_view text) const {
         }
         for (int k = 0; k < n; ++k) {
             int32_t d = decomposed[k];
-            if (strip_accents && utf8proc_category(d) == UTF8PROC_CATEGORY_MN) continue;
-            if (lowercase) {
+            if (strip_accents_ && utf8proc_category(d) == UTF8PROC_CATEGORY_MN) continue;
+            if (lowercase_) {
                 if (d == 0x130) {  // İ: the one unconditional multi-character lowercase mapping
                     out += 'i';
                     append_utf8(out, 0x307);
@@ -118,7 +120,7 @@ void WordPiece::word_pieces(std::string_view word, std::vector<int32_t> &out) co
     for (size_t i = 0; i < word.size(); i += utf8_length(static_cast<unsigned char>(word[i]))) bounds.push_back(i);
     bounds.push_back(word.size());
     size_t chars = bounds.size() - 1;
-    if (chars > max_chars_per_word) { out.push_back(unk_id); return; }
+    if (chars > max_chars_per_word_) { out.push_back(unk_id_); return; }
     size_t mark = out.size();
     std::string candidate;
     for (size_t start = 0; start < chars;) {
@@ -126,14 +128,14 @@ void WordPiece::word_pieces(std::string_view word, std::vector<int32_t> &out) co
         size_t end = chars;
         for (; end > start; --end) {
             candidate.clear();
-            if (start > 0) candidate = prefix;
+            if (start > 0) candidate = prefix_;
             candidate.append(word.substr(bounds[start], bounds[end] - bounds[start]));
             auto it = ids_.find(candidate);
             if (it != ids_.end()) { found = it->second; break; }
         }
         if (found < 0) {  // any unmatched piece makes the whole word unknown
             out.resize(mark);
-            out.push_back(unk_id);
+            out.push_back(unk_id_);
             return;
         }
         out.push_back(found);
@@ -175,13 +177,13 @@ WordPiece::Encoding WordPiece::encode_for_model(std::string_view a, std::string_
         else ib.pop_back();
     }
     Encoding e;
-    e.ids.push_back(cls_id);
+    e.ids.push_back(cls_id_);
     e.ids.insert(e.ids.end(), ia.begin(), ia.end());
-    e.ids.push_back(sep_id);
+    e.ids.push_back(sep_id_);
     e.type_ids.assign(e.ids.size(), 0);
     if (!b.empty()) {
         e.ids.insert(e.ids.end(), ib.begin(), ib.end());
-        e.ids.push_back(sep_id);
+        e.ids.push_back(sep_id_);
         e.type_ids.resize(e.ids.size(), 1);
     }
     return e;
@@ -196,11 +198,11 @@ void WordPiece::index() {
     ids_.clear();
     ids_.reserve(tokens_.size());
     for (size_t i = 0; i < tokens_.size(); ++i) ids_.emplace(tokens_[i], int32_t(i));
-    unk_id = id_of("[UNK]");
-    cls_id = id_of("[CLS]");
-    sep_id = id_of("[SEP]");
-    pad_id = std::max(0, id_of("[PAD]"));
-    if (unk_id < 0) throw ModelError("WordPiece vocabulary has no [UNK] token");
+    unk_id_ = id_of("[UNK]");
+    cls_id_ = id_of("[CLS]");
+    sep_id_ = id_of("[SEP]");
+    pad_id_ = std::max(0, id_of("[PAD]"));
+    if (unk_id_ < 0) throw ModelError("WordPiece vocabulary has no [UNK] token");
 }
 
 WordPiece WordPiece::from_tokenizer_json(const std::string &path) {
@@ -221,23 +223,23 @@ WordPiece WordPiece::from_tokenizer_json(const std::string &path) {
         if (i < 0 || size_t(i) >= wp.tokens_.size()) throw ModelError(path + ": token id " + std::to_string(i) + " out of range");
         wp.tokens_[size_t(i)] = tok;
     }
-    wp.prefix = model.value("continuing_subword_prefix", "##");
-    wp.max_chars_per_word = model.value("max_input_chars_per_word", 100);
+    wp.prefix_ = model.value("continuing_subword_prefix", "##");
+    wp.max_chars_per_word_ = model.value("max_input_chars_per_word", 100);
     const auto &norm = j["normalizer"];
     if (norm.is_object()) {
         if (norm.value("type", "") != "BertNormalizer")
             throw ModelError(path + ": normalizer " + norm.value("type", "?") + " is not supported (BertNormalizer)");
-        wp.clean_text = norm.value("clean_text", true);
-        wp.split_cjk = norm.value("handle_chinese_chars", true);
-        wp.lowercase = norm.value("lowercase", true);
-        wp.strip_accents = norm["strip_accents"].is_boolean() ? norm["strip_accents"].get<bool>() : wp.lowercase;
+        wp.clean_text_ = norm.value("clean_text", true);
+        wp.split_cjk_ = norm.value("handle_chinese_chars", true);
+        wp.lowercase_ = norm.value("lowercase", true);
+        wp.strip_accents_ = norm["strip_accents"].is_boolean() ? norm["strip_accents"].get<bool>() : wp.lowercase_;
     } else {
-        wp.clean_text = wp.split_cjk = wp.lowercase = wp.strip_accents = false;
+        wp.clean_text_ = wp.split_cjk_ = wp.lowercase_ = wp.strip_accents_ = false;
     }
     wp.index();
     std::string unk = model.value("unk_token", "[UNK]");
-    wp.unk_id = wp.id_of(unk);
-    if (wp.unk_id < 0) throw ModelError(path + ": unk_token " + unk + " is not in the vocabulary");
+    wp.unk_id_ = wp.id_of(unk);
+    if (wp.unk_id_ < 0) throw ModelError(path + ": unk_token " + unk + " is not in the vocabulary");
     return wp;
 }
 
@@ -250,8 +252,27 @@ WordPiece WordPiece::from_vocab_txt(const std::string &path, bool lowercase) {
         wp.tokens_.push_back(line);
     }
     if (wp.tokens_.empty()) throw ModelError(path + ": empty vocabulary");
-    wp.lowercase = wp.strip_accents = lowercase;
+    wp.lowercase_ = wp.strip_accents_ = lowercase;
     wp.index();
+    return wp;
+}
+
+WordPiece WordPiece::from_gguf(const Gguf &g) {
+    const auto &tokens = g.get_strings("tokenizer.ggml.tokens");
+    WordPiece wp;
+    wp.tokens_.reserve(tokens.size());
+    const std::string phantom = "\u2581";
+    for (const auto &t : tokens) {
+        if (t.size() >= 2 && t.front() == '[' && t.back() == ']') wp.tokens_.push_back(t);
+        else if (t.rfind(phantom, 0) == 0) wp.tokens_.push_back(t.substr(phantom.size()));
+        else wp.tokens_.push_back("##" + t);
+    }
+    wp.index();
+    auto id = [&](const char *key, int32_t fallback) { return int32_t(g.get_number(key, fallback)); };
+    wp.unk_id_ = id("tokenizer.ggml.unknown_token_id", wp.unk_id_);
+    wp.cls_id_ = id("tokenizer.ggml.cls_token_id", id("tokenizer.ggml.bos_token_id", wp.cls_id_));
+    wp.sep_id_ = id("tokenizer.ggml.seperator_token_id", id("tokenizer.ggml.eos_token_id", wp.sep_id_));
+    wp.pad_id_ = id("tokenizer.ggml.padding_token_id", wp.pad_id_);
     return wp;
 }
 

@@ -3,7 +3,7 @@
 #include "retrieval/lexer.h"
 #include "retrieval/vectors.h"
 
-#include "nn/nn.h"
+#include "nn/embedder.h"
 
 #include <algorithm>
 #include <cmath>

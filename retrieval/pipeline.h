@@ -14,7 +14,7 @@
 //
 // Threads: a Retriever is immutable after construction; search() may be called from any number
 // of threads at once, each with its own Store. Its models are shared (their inference functions
-// are const and thread-safe).
+// are const and thread-safe) and run their parallel work on nn::compute_pool().
 #pragma once
 
 #include "retrieval/hit.h"

@@ -1,7 +1,7 @@
 // Shared by the doctest suites: temporary folders and file helpers.
 #pragma once
 
-#include "nn/nn.h"
+#include "nn/embedder.h"
 #include "retrieval/pipeline.h"
 #include "retrieval/store.h"
 

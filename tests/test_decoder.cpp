@@ -8,7 +8,7 @@
 #include "generator/generator.h"
 #include "ingest/ingest.h"
 #include "helpers.h"
-#include "nn/internal.h"
+#include "nn/gguf_writer.h"
 #include "nn/kernels.h"
 
 #include <httplib.h>
@@ -52,7 +52,7 @@ std::vector<float> act_values(ActFormat f, const std::vector<uint8_t> &a, int64_
     }
     if (f == ActFormat::Q8_K)
         for (int64_t b = 0; b < n / 256; ++b) {
-            const auto *blk = reinterpret_cast<const BlockQ8K *>(a.data()) + b;
+            const auto *blk = reinterpret_cast<const block_q8_K *>(a.data()) + b;
             for (int j = 0; j < 256; ++j) out[size_t(b * 256 + j)] = blk->d * float(blk->qs[j]);
         }
     return out;
@@ -343,14 +343,14 @@ TEST_CASE("Llama 3 chat layout, on a byte-level vocabulary with Llama 3's specia
     w.add("tokenizer.chat_template", "{{- bos_token }}{%- for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>...");
     w.write(dir / "llama3-vocab.gguf");
     Bpe bpe = Bpe::load(dir / "llama3-vocab.gguf");
-    CHECK(bpe.pre == Bpe::Pre::Llama3);
+    CHECK(bpe.pre() == Bpe::Pre::Llama3);
     REQUIRE(saem::chat_format(bpe) == saem::ChatFormat::llama3);
     auto ids = saem::chat_prompt(bpe, saem::ChatFormat::llama3, {{"system", "Be brief."}, {"user", "hi"}});
     CHECK(render(bpe, ids) ==
           "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
           "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
-    CHECK(ids.front() == bpe.bos_id);
-    CHECK(std::count(ids.begin(), ids.end(), bpe.bos_id) == 1);  // the template's BOS, not a second one
+    CHECK(ids.front() == bpe.bos_id());
+    CHECK(std::count(ids.begin(), ids.end(), bpe.bos_id()) == 1);  // the template's BOS, not a second one
     CHECK(bpe.ends_generation(bpe.find("<|eot_id|>")));
     CHECK(std::find(ids.begin(), ids.end(), 256) != ids.end());  // "hi" merged (llama-bpe ignores merges for whole words in the vocabulary)
 }

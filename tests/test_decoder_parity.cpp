@@ -7,7 +7,7 @@
 
 #include "generator/generator.h"
 #include "helpers.h"
-#include "nn/nn.h"
+#include "nn/decoder.h"
 
 #include <algorithm>
 #include <cmath>
@@ -110,7 +110,7 @@ TEST_CASE("stories260K (real weights): greedy continuation equals llama2.c's ref
     auto d = Decoder::load(models().make("stories260K"), opt);
     CHECK(d->architecture() == "llama");
     auto prompt = saem::raw_prompt(d->tokenizer(), "Once upon a time");
-    REQUIRE(prompt.front() == d->tokenizer().bos_id);
+    REQUIRE(prompt.front() == d->tokenizer().bos_id());
     // llama2.c's run.c runs 64 positions: the prompt's, then one generated token per position.
     saem::GenerateOptions o;
     o.sampling.greedy = true;

@@ -5,7 +5,8 @@
 #include <doctest/doctest.h>
 
 #include "helpers.h"
-#include "nn/nn.h"
+#include "nn/embedder.h"
+#include "nn/weights.h"
 #include "parity.h"
 
 #include <sys/wait.h>

@@ -1,7 +1,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
-#include "nn/nn.h"
+#include "nn/text.h"
 
 using namespace saem::nn;
 

@@ -12,7 +12,7 @@
 //
 // The vocabulary is written from tokenizer.json directly, as llama.cpp's converter does, so saem's
 // own tokenizer code is tested against it rather than used to make it.
-#include "nn/nn.h"
+#include "nn/gguf_writer.h"
 
 #include <nlohmann/json.hpp>
 

@@ -5,7 +5,7 @@
 //   OUT-st/                      a sentence-transformers folder with model.safetensors (F32)
 // No pretrained weights exist here; parity with llama.cpp and between the formats is what these
 // prove. Usage: make_test_encoder MODEL_DIR OUT [SEED]   (MODEL_DIR: ../shared/models/all-MiniLM-L6-v2)
-#include "nn/nn.h"
+#include "nn/gguf_writer.h"
 
 #include <nlohmann/json.hpp>
 
