@@ -3,7 +3,8 @@
 // threads (plus its callers') however many callers there are, instead of each call spawning its own.
 //
 // Sizing: compute_pool() starts on first use with set_compute_threads(n) if that was called, else
-// $SAEM_THREADS, else std::thread::hardware_concurrency(). The calling thread counts as one of them.
+// $SAEM_THREADS (a positive integer; anything else is ignored), else
+// std::thread::hardware_concurrency(). The calling thread counts as one of them.
 //
 // Threads: run() may be called from any number of threads at once. Callers take turns (one job has
 // the whole pool); a run() issued from inside a job, of this pool or another, runs that job inline
