@@ -37,6 +37,18 @@ void put(Store &s, const std::string &path, const std::vector<float> &v) {
     s.put_document(doc, {c}, v);
 }
 
+// An encoder whose query "qI" is the I-th axis, and an index of documents dI, one per axis.
+TableEmbedder axes_encoder(int dim) {
+    TableEmbedder e(dim, "test:table:" + std::to_string(dim));
+    for (int i = 0; i < dim; ++i) e.table["q" + std::to_string(i)] = axis(dim, i);
+    return e;
+}
+
+void put_axes(Store &s, const TableEmbedder &e, int n) {
+    s.use_encoder({e.identity(), "", e.dim()});
+    for (int i = 0; i < n; ++i) put(s, "d" + std::to_string(i), axis(e.dim(), i));
+}
+
 std::string dense_top(Store &s, const TableEmbedder &e, const std::string &query) {
     SearchRequest r;
     r.mode = SearchMode::dense;
@@ -106,16 +118,14 @@ TEST_CASE("the cache follows the index kind: flat, then HNSW on an unchanged ind
 TEST_CASE("documents added and removed update FAISS in place; HNSW rebuilds only to remove") {
     TempDir dir;
     std::string db = dir / "v.db";
-    TableEmbedder e(8, "test:table:8");
-    for (int i = 0; i < 8; ++i) e.table["q" + std::to_string(i)] = axis(8, i);
+    TableEmbedder e = axes_encoder(8);
     for (auto kind : {VectorIndexKind::flat, VectorIndexKind::hnsw}) {
         CAPTURE(vector_index_name(kind));
         remove_db(db);
         drop_vector_cache(db);
         Store s(db);
         s.set_vector_index_kind(kind);
-        s.use_encoder({e.identity(), "", 8});
-        for (int i = 0; i < 4; ++i) put(s, "d" + std::to_string(i), axis(8, i));
+        put_axes(s, e, 4);
         auto before = current_vector_index(s);
         REQUIRE(before);
         CHECK(before->size() == 4);
@@ -142,12 +152,10 @@ TEST_CASE("documents added and removed update FAISS in place; HNSW rebuilds only
 TEST_CASE("a new process catches up from <db>.faiss through the vector log") {
     TempDir dir;
     std::string db = dir / "v.db";
-    TableEmbedder e(8, "test:table:8");
-    for (int i = 0; i < 8; ++i) e.table["q" + std::to_string(i)] = axis(8, i);
+    TableEmbedder e = axes_encoder(8);
     {
         Store s(db);
-        s.use_encoder({e.identity(), "", 8});
-        for (int i = 0; i < 6; ++i) put(s, "d" + std::to_string(i), axis(8, i));
+        put_axes(s, e, 6);
         build_vector_index(s);
         put(s, "d6", axis(8, 6));  // one change after the file was written
     }
@@ -371,12 +379,10 @@ TEST_CASE("a damaged FAISS payload behind a valid stamp is rebuilt, not trusted"
 TEST_CASE("searches on several threads while documents are added and removed") {
     TempDir dir;
     std::string db = dir / "v.db";
-    TableEmbedder e(8, "test:table:8");
-    for (int i = 0; i < 8; ++i) e.table["q" + std::to_string(i)] = axis(8, i);
+    TableEmbedder e = axes_encoder(8);
     {
         Store s(db);
-        s.use_encoder({e.identity(), "", 8});
-        for (int i = 0; i < 8; ++i) put(s, "d" + std::to_string(i), axis(8, i));
+        put_axes(s, e, 8);
     }
     std::atomic<bool> done{false};
     std::atomic<int> searches{0}, wrong{0};
