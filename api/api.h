@@ -16,6 +16,8 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace saem {
 
@@ -25,10 +27,14 @@ nlohmann::json to_json(const DocumentInfo &doc);
 nlohmann::json to_json(const Stats &stats);
 // Parses {"path_prefix": "...", "metadata": {"key": value}}; throws RequestError.
 Filter filter_from_json(const nlohmann::json &filter);
-// The retrieval fields every route that searches shares: text_field ("query" or "question"),
-// "k" (1..max_k, default default_k), "mode", "filter", "mmr" (true or a lambda), "rerank".
-// Throws RequestError (missing_field, invalid_field).
-SearchRequest search_request_from_json(const nlohmann::json &body, const char *text_field, int default_k, int max_k);
+// The retrieval fields every route that searches shares: text_field ("query" or "question", at
+// most max_text bytes), "k" (1..max_k, default default_k), "mode", "filter", "mmr" (true or a
+// lambda), "rerank". Throws RequestError (missing_field, invalid_field).
+SearchRequest search_request_from_json(const nlohmann::json &body, const char *text_field, int default_k, int max_k,
+                                       size_t max_text = 8192);
+// The deepest nesting of arrays and objects in a JSON text, counted without parsing (and so
+// without recursion): a body can be refused before any parser or copy walks it.
+int json_depth(std::string_view text);
 // What an answer retrieves with, whichever route asked: whole chunks (no snippets) and the
 // question terms' idf, which the extractive answer weighs sentences by.
 SearchRequest for_answers(SearchRequest request);
@@ -57,7 +63,17 @@ LoadedEncoder find_encoder(const std::string &explicit_path, Store *store);
 
 struct ServerOptions {
     std::string db;
-    size_t max_body_bytes = 32u << 20;  // larger requests get 413
+    size_t max_body_bytes = 32u << 20;  // larger bodies get 413, after inflation, chunked or not
+    size_t max_query_bytes = 8192;      // a longer "query" or "question" gets 400
+    int max_json_depth = 64;            // deeper nesting gets 400 before the body is parsed
+    size_t max_headers = 100;           // more request headers get 431
+    int read_timeout_seconds = 10, write_timeout_seconds = 10;
+    // Bearer keys any of which a client must send (Authorization: Bearer KEY); empty: no
+    // authentication. /healthz is always open.
+    std::vector<std::string> api_keys;
+    // Origins (scheme://host[:port]) whose pages may call the API; a request with any other Origin
+    // header is refused with 403 before its body is read.
+    std::vector<std::string> cors_origins;
     ChunkOptions chunking;
     std::shared_ptr<const nn::Embedder> embedder;  // dense and hybrid search, and new documents' vectors
     std::string embedder_path;

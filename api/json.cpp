@@ -1,6 +1,8 @@
 #include "api/api.h"
 
+#include <algorithm>
 #include <stdexcept>
+#include <string_view>
 
 namespace saem {
 
@@ -56,7 +58,7 @@ Filter filter_from_json(const json &j) {
     return f;
 }
 
-SearchRequest search_request_from_json(const json &body, const char *text_field, int default_k, int max_k) {
+SearchRequest search_request_from_json(const json &body, const char *text_field, int default_k, int max_k, size_t max_text) {
     SearchRequest r;
     auto field = [&](const char *name) -> const json * {
         auto it = body.find(name);
@@ -66,6 +68,9 @@ SearchRequest search_request_from_json(const json &body, const char *text_field,
     if (!text) throw RequestError("missing_field", std::string("'") + text_field + "' is required");
     if (!text->is_string()) invalid(std::string("'") + text_field + "' must be a string");
     r.query = text->get<std::string>();
+    if (r.query.size() > max_text)
+        invalid(std::string("'") + text_field + "' is " + std::to_string(r.query.size()) + " bytes; the limit is " +
+                std::to_string(max_text));
     r.k = default_k;
     if (const json *k = field("k")) {
         if (!k->is_number_integer() || k->get<int64_t>() < 1 || k->get<int64_t>() > max_k)
@@ -93,6 +98,25 @@ SearchRequest for_answers(SearchRequest r) {
     r.snippets = false;
     r.term_idf = true;
     return r;
+}
+
+int json_depth(std::string_view text) {
+    int depth = 0, deepest = 0;
+    bool in_string = false, escaped = false;
+    for (char c : text) {
+        if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            deepest = std::max(deepest, ++depth);
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
+    return deepest;
 }
 
 }  // namespace saem

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstring>
 #include <iomanip>
+#include <fstream>
 #include <iostream>
 #include <filesystem>
 #include <map>
@@ -220,6 +221,17 @@ int cmd_serve(const Args &a) {
         so.max_answer_tokens = a.get_int("max-tokens", so.max_answer_tokens, 1, 8192);
     }
     so.max_body_bytes = size_t(a.get_int("max-body-mb", 32, 1, 4096)) << 20;
+    so.cors_origins = a.all("cors-origin");
+    if (const char *key = std::getenv("SAEM_API_KEY"); key && *key) so.api_keys.push_back(key);
+    if (a.has("api-key-file")) {
+        std::ifstream in(a.get("api-key-file"));
+        if (!in) throw UsageError("cannot read the API key file " + a.get("api-key-file"));
+        for (std::string line; std::getline(in, line);) {
+            while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+            if (!line.empty() && line[0] != '#') so.api_keys.push_back(line);
+        }
+        if (so.api_keys.empty()) throw UsageError("the API key file " + a.get("api-key-file") + " holds no key");
+    }
     std::string host = a.get("host", "127.0.0.1");
     int port = a.get_int("port", 8080, 0, 65535);
     saem::Server server(so);
@@ -229,6 +241,9 @@ int cmd_serve(const Args &a) {
     std::signal(SIGINT, [](int) { if (running_server) running_server->stop(); });
     std::signal(SIGTERM, [](int) { if (running_server) running_server->stop(); });
     std::cerr << "saem serving " << so.db << " on http://" << host << ":" << bound << std::endl;
+    if (so.api_keys.empty() && host != "127.0.0.1" && host != "localhost" && host != "::1")
+        std::cerr << "saem: warning: listening on " << host << " without an API key: anyone who can reach it can read and "
+                     "change the index (--api-key-file FILE or SAEM_API_KEY)\n";
     server.listen();
     running_server = nullptr;
     return 0;
@@ -463,6 +478,8 @@ const std::vector<Entry> &commands() {
                                    {"host", "HOST", "address to listen on (default 127.0.0.1)"},
                                    {"port", "PORT", "port (default 8080; 0 picks a free one)"},
                                    {"max-body-mb", "N", "largest request body in MiB (default 32)"},
+                                   {"api-key-file", "FILE", "require Authorization: Bearer KEY, a key per line of FILE (also SAEM_API_KEY)"},
+                                   {"cors-origin", "ORIGIN", "let pages of ORIGIN (https://host:port) call the API; others get 403", true},
                                    encoder_option,
                                    no_encoder_option,
                                    {"rerank", "PATH", "the cross-encoder for requests with \"rerank\": true"},

@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <algorithm>
+#include <cctype>
 #include <mutex>
 #include <regex>
 
@@ -27,8 +29,64 @@ void send_error(httplib::Response &res, int status, const std::string &code, con
     send_json(res, status, {{"error", {{"code", code}, {"message", message}}}});
 }
 
-json parse_body(const httplib::Request &req) {
-    json body = json::parse(req.body, nullptr, false);
+// A request body read under the size limit: JSON text, or the parts of a multipart form.
+struct Body {
+    std::string text;
+    bool multipart = false;
+    std::vector<httplib::MultipartFormData> parts;
+    const httplib::MultipartFormData *part(const std::string &name) const {
+        for (const auto &p : parts)
+            if (p.name == name) return &p;
+        return nullptr;
+    }
+};
+
+// Reads the body through cpp-httplib's content reader, which de-chunks and inflates
+// (gzip, deflate, br), counting the bytes it delivers: the limit holds after inflation and for
+// chunked bodies, which cpp-httplib 0.11 itself reads whole whatever their size.
+Body read_body(const httplib::Request &req, httplib::Response &res, const httplib::ContentReader &reader, size_t limit) {
+    Body body;
+    size_t total = 0;
+    bool too_big = false;
+    auto count = [&](size_t n) {
+        total += n;
+        too_big = too_big || total > limit;
+        return !too_big;
+    };
+    bool ok;
+    if (req.is_multipart_form_data()) {
+        body.multipart = true;
+        ok = reader(
+            [&](const httplib::MultipartFormData &part) {
+                if (body.parts.size() >= 16) return false;
+                body.parts.push_back(part);
+                return count(part.name.size() + part.filename.size());
+            },
+            [&](const char *data, size_t n) {
+                if (body.parts.empty() || !count(n)) return false;
+                body.parts.back().content.append(data, n);
+                return true;
+            });
+    } else {
+        ok = reader([&](const char *data, size_t n) {
+            if (!count(n)) return false;
+            body.text.append(data, n);
+            return true;
+        });
+    }
+    // cpp-httplib counts against the same limit itself where it can (res.status 413).
+    if (too_big || (!ok && res.status == 413))
+        throw HttpError{413, "payload_too_large", "the request body is larger than this server accepts (" + std::to_string(limit) +
+                                                      " bytes after decompression)"};
+    if (!ok) throw HttpError{400, "invalid_request", "the request body could not be read (malformed chunking, compression or form)"};
+    return body;
+}
+
+json parse_body(const std::string &text, int max_depth) {
+    if (int depth = json_depth(text); depth > max_depth)
+        throw HttpError{400, "invalid_json", "the request body nests " + std::to_string(depth) + " levels deep; the limit is " +
+                                                 std::to_string(max_depth)};
+    json body = json::parse(text, nullptr, false);
     if (body.is_discarded()) throw HttpError{400, "invalid_json", "the request body is not valid JSON (UTF-8)"};
     if (!body.is_object()) throw HttpError{400, "invalid_request", "the request body must be a JSON object"};
     return body;
@@ -78,18 +136,20 @@ const std::vector<std::regex> &known_routes() {
 
 struct Server::Impl {
     ServerOptions opt;
+    bool loopback = false;  // bound to a loopback address: Host must name it
     Retriever retriever;
     httplib::Server http;
     std::mutex write_mutex;
     std::mutex decoder_mutex;  // the decoder holds one sequence
 
-    // Wraps a route: JSON errors with a stable shape whatever goes wrong inside.
-    httplib::Server::Handler route(std::function<void(const httplib::Request &, httplib::Response &)> fn) {
-        return [fn](const httplib::Request &req, httplib::Response &res) {
+    // Runs a route: JSON errors with a stable shape whatever goes wrong inside.
+    static void guarded(httplib::Response &res, const std::function<void()> &fn) {
             try {
-                fn(req, res);
+                fn();
             } catch (const HttpError &e) {
                 send_error(res, e.status, e.code, e.message);
+                // A body left unread (too large, malformed) leaves the connection unusable.
+                if (e.status == 413 || e.status == 400) res.set_header("Connection", "close");
             } catch (const RequestError &e) {
                 send_error(res, 400, e.code, e.what());
             } catch (const LoadError &e) {
@@ -101,16 +161,106 @@ struct Server::Impl {
             } catch (const std::exception &e) {
                 send_error(res, 500, "internal", e.what());
             }
+    }
+
+    httplib::Server::Handler route(std::function<void(const httplib::Request &, httplib::Response &)> fn) {
+        return [fn](const httplib::Request &req, httplib::Response &res) { guarded(res, [&] { fn(req, res); }); };
+    }
+
+    // A route with a body: read under the limit (after de-chunking and inflation) before fn runs.
+    httplib::Server::HandlerWithContentReader with_body(std::function<void(const httplib::Request &, httplib::Response &, const Body &)> fn) {
+        return [this, fn](const httplib::Request &req, httplib::Response &res, const httplib::ContentReader &reader) {
+            guarded(res, [&] { fn(req, res, read_body(req, res, reader, opt.max_body_bytes)); });
         };
+    }
+
+    json parse_json(const Body &body) const {
+        if (body.multipart) throw HttpError{415, "unsupported_media_type", "this route takes a JSON body (application/json)"};
+        return parse_body(body.text, opt.max_json_depth);
+    }
+
+    // Access and framing, decided from the request line and headers before any body is read:
+    // header count, Host (on loopback: DNS rebinding), Origin (a web page the user visits),
+    // the API key, the body's framing and its media type.
+    bool refuse(const httplib::Request &req, httplib::Response &res) {
+        auto fail = [&](int status, const char *code, const std::string &message) {
+            send_error(res, status, code, message);
+            res.set_header("Connection", "close");
+            return true;
+        };
+        if (req.headers.size() > opt.max_headers)
+            return fail(431, "headers_too_large", "more than " + std::to_string(opt.max_headers) + " request headers");
+        if (loopback && req.has_header("Host")) {
+            std::string host = req.get_header_value("Host");
+            if (host.empty()) return fail(403, "forbidden_host", "an empty Host header");
+            if (host.front() == '[') host = host.substr(0, host.find(']') + 1);
+            else host = host.substr(0, host.find(':'));
+            for (char &c : host) c = char(std::tolower(static_cast<unsigned char>(c)));
+            if (host != "localhost" && host != "127.0.0.1" && host != "[::1]")
+                return fail(403, "forbidden_host", "this server listens on a loopback address and answers only to localhost, not '" +
+                                                       host + "'");
+        }
+        if (req.has_header("Origin")) {
+            std::string origin = req.get_header_value("Origin");
+            if (std::find(opt.cors_origins.begin(), opt.cors_origins.end(), origin) == opt.cors_origins.end())
+                return fail(403, "forbidden_origin", "requests from pages of '" + origin + "' are not allowed (saem serve --cors-origin)");
+            res.set_header("Access-Control-Allow-Origin", origin);
+            res.set_header("Vary", "Origin");
+            if (req.method == "OPTIONS") {  // preflight
+                res.status = 204;
+                res.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE");
+                res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+                res.set_header("Access-Control-Max-Age", "600");
+                return true;
+            }
+        }
+        if (!opt.api_keys.empty() && req.path != "/healthz" && !authorized(req.get_header_value("Authorization"))) {
+            fail(401, "unauthorized", "send a valid API key: Authorization: Bearer KEY");
+            res.set_header("WWW-Authenticate", "Bearer");
+            return true;
+        }
+        if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+            std::string te = req.get_header_value("Transfer-Encoding");
+            for (char &c : te) c = char(std::tolower(static_cast<unsigned char>(c)));
+            if (!te.empty() && te != "chunked")
+                return fail(501, "not_implemented", "Transfer-Encoding '" + req.get_header_value("Transfer-Encoding") + "' is not supported");
+            if (te.empty() && !req.has_header("Content-Length"))
+                return fail(411, "length_required", "send the body with a Content-Length or chunked");
+            std::string type = req.get_header_value("Content-Type");
+            type = type.substr(0, type.find(';'));
+            for (char &c : type) c = char(std::tolower(static_cast<unsigned char>(c)));
+            while (!type.empty() && type.back() == ' ') type.pop_back();
+            bool json_type = type == "application/json";
+            bool form = type == "multipart/form-data" && req.path == "/v1/documents";
+            if (!json_type && !form)
+                return fail(415, "unsupported_media_type",
+                            "send application/json" + std::string(req.path == "/v1/documents" ? " or multipart/form-data" : "") +
+                                (type.empty() ? "" : ", not " + type));
+        }
+        return false;
+    }
+
+    // Any configured key, compared in time independent of where a guess first differs.
+    bool authorized(const std::string &header) const {
+        static const std::string scheme = "Bearer ";
+        if (header.size() <= scheme.size() || header.compare(0, scheme.size(), scheme) != 0) return false;
+        std::string_view given = std::string_view(header).substr(scheme.size());
+        bool ok = false;
+        for (const auto &key : opt.api_keys) {
+            unsigned char diff = key.size() == given.size() ? 0 : 1;
+            for (size_t i = 0; i < given.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ key[i % std::max<size_t>(key.size(), 1)]);
+            ok |= diff == 0;
+        }
+        return ok;
     }
 
     // /v1/ask: extractive without a decoder (or with "method": "extractive"), else generated from
     // the retrieved sources; "stream": true sends the generated answer as server-sent events:
     // "data: {"text": piece}" per piece, then "event: done" with the whole answer's JSON (or
     // "event: error" with the error's).
-    void ask(const httplib::Request &req, httplib::Response &res) {
-        json body = parse_body(req);
-        SearchRequest sr = for_answers(search_request_from_json(body, "question", 5, 100));
+    void ask(const httplib::Request &req, httplib::Response &res, const Body &raw) {
+        json body = parse_json(raw);
+        SearchRequest sr = for_answers(search_request_from_json(body, "question", 5, 100, opt.max_query_bytes));
         const std::string question = sr.query;
         std::string method = opt.decoder ? "generated" : "extractive";
         if (body.contains("method") && !body["method"].is_null()) {
@@ -174,15 +324,13 @@ struct Server::Impl {
     }
 
     void install() {
+        // A Content-Length over the limit is refused by cpp-httplib before reading (413); chunked
+        // and compressed bodies are counted as they are read (read_body).
         http.set_payload_max_length(opt.max_body_bytes);
-        // cpp-httplib 0.11 enforces the body limit only on Content-Length; a chunked body would be
-        // read whole, however large. Such requests are refused before their body is read.
-        http.set_pre_routing_handler([](const httplib::Request &req, httplib::Response &res) {
-            if (req.get_header_value("Transfer-Encoding").find("chunked") == std::string::npos)
-                return httplib::Server::HandlerResponse::Unhandled;
-            send_error(res, 411, "length_required", "send the body with a Content-Length (chunked bodies are not accepted)");
-            res.set_header("Connection", "close");
-            return httplib::Server::HandlerResponse::Handled;
+        http.set_read_timeout(opt.read_timeout_seconds, 0);
+        http.set_write_timeout(opt.write_timeout_seconds, 0);
+        http.set_pre_routing_handler([this](const httplib::Request &req, httplib::Response &res) {
+            return refuse(req, res) ? httplib::Server::HandlerResponse::Handled : httplib::Server::HandlerResponse::Unhandled;
         });
         http.Get("/healthz", route([](const auto &, auto &res) { send_json(res, 200, {{"status", "ok"}}); }));
 
@@ -191,8 +339,8 @@ struct Server::Impl {
             send_json(res, 200, to_json(store.stats()));
         }));
 
-        http.Post("/v1/search", route([this](const auto &req, auto &res) {
-            SearchRequest sr = search_request_from_json(parse_body(req), "query", 10, 1000);
+        http.Post("/v1/search", with_body([this](const auto &, auto &res, const Body &body) {
+            SearchRequest sr = search_request_from_json(parse_json(body), "query", 10, 1000, opt.max_query_bytes);
             Store store(opt.db);
             Retrieved r = retriever.search(store, sr);
             json hits = json::array();
@@ -200,9 +348,9 @@ struct Server::Impl {
             send_json(res, 200, {{"query", sr.query}, {"mode", mode_name(r.mode)}, {"hits", hits}});
         }));
 
-        http.Post("/v1/ask", route([this](const auto &req, auto &res) { ask(req, res); }));
+        http.Post("/v1/ask", with_body([this](const auto &req, auto &res, const Body &body) { ask(req, res, body); }));
 
-        http.Post("/v1/documents", route([this](const auto &req, auto &res) { add_document(req, res); }));
+        http.Post("/v1/documents", with_body([this](const auto &, auto &res, const Body &body) { add_document(res, body); }));
 
         http.Get("/v1/documents", route([this](const auto &req, auto &res) {
             auto param_int = [&](const char *name, int fallback, int lo, int hi) {
@@ -269,21 +417,22 @@ struct Server::Impl {
         }
     }
 
-    void add_document(const httplib::Request &req, httplib::Response &res) {
+    void add_document(httplib::Response &res, const Body &raw) {
         std::string path, text, format;
         json metadata = json::object();
-        if (req.is_multipart_form_data()) {
-            if (!req.has_file("file")) throw HttpError{400, "missing_field", "multipart upload needs a 'file' part"};
-            const auto &file = req.get_file_value("file");
-            text = file.content;
-            path = req.has_file("path") ? req.get_file_value("path").content : file.filename;
-            if (req.has_file("format")) format = req.get_file_value("format").content;
-            if (req.has_file("metadata")) {
-                metadata = json::parse(req.get_file_value("metadata").content, nullptr, false);
+        if (raw.multipart) {
+            const auto *file = raw.part("file");
+            if (!file) throw HttpError{400, "missing_field", "multipart upload needs a 'file' part"};
+            text = file->content;
+            path = raw.part("path") ? raw.part("path")->content : file->filename;
+            if (raw.part("format")) format = raw.part("format")->content;
+            if (const auto *m = raw.part("metadata")) {
+                if (json_depth(m->content) > opt.max_json_depth) throw HttpError{400, "invalid_field", "'metadata' nests too deep"};
+                metadata = json::parse(m->content, nullptr, false);
                 if (!metadata.is_object()) throw HttpError{400, "invalid_field", "'metadata' must be a JSON object"};
             }
         } else {
-            json body = parse_body(req);
+            json body = parse_json(raw);
             path = required_string(body, "path");
             text = required_string(body, "text");
             if (body.contains("format")) format = required_string(body, "format");
@@ -321,6 +470,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
 Server::~Server() = default;
 
 int Server::bind(const std::string &host, int port) {
+    impl_->loopback = host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
     if (port == 0) return impl_->http.bind_to_any_port(host);
     return impl_->http.bind_to_port(host, port) ? port : -1;
 }
