@@ -68,6 +68,7 @@ struct ServerOptions {
     int max_json_depth = 64;            // deeper nesting gets 400 before the body is parsed
     size_t max_headers = 100;           // more request headers get 431
     int read_timeout_seconds = 10, write_timeout_seconds = 10;
+    int busy_timeout_ms = 5000;  // a write that waits longer for the database lock gets 503
     // Bearer keys any of which a client must send (Authorization: Bearer KEY); empty: no
     // authentication. /healthz is always open.
     std::vector<std::string> api_keys;

@@ -154,8 +154,11 @@ struct Server::Impl {
                 send_error(res, 400, e.code, e.what());
             } catch (const LoadError &e) {
                 send_error(res, 422, "unprocessable_document", e.what());
+            } catch (const StoreBusy &e) {
+                send_error(res, 503, "busy", std::string("the index is busy, try again: ") + e.what());
+                res.set_header("Retry-After", "1");
             } catch (const StoreError &e) {
-                send_error(res, 400, "invalid_request", e.what());
+                send_error(res, 500, "storage_error", e.what());
             } catch (const nn::ContextError &e) {
                 send_error(res, 400, "context_exceeded", e.what());
             } catch (const std::exception &e) {
@@ -281,7 +284,7 @@ struct Server::Impl {
         if (stream && method != "generated") throw HttpError{400, "invalid_field", "'stream' needs a generated answer"};
         Retrieved retrieved;
         {
-            Store store(opt.db);
+            Store store(opt.db, opt.busy_timeout_ms);
             retrieved = retriever.search(store, sr);
         }
         if (method == "extractive") {
@@ -335,13 +338,13 @@ struct Server::Impl {
         http.Get("/healthz", route([](const auto &, auto &res) { send_json(res, 200, {{"status", "ok"}}); }));
 
         http.Get("/v1/stats", route([this](const auto &, auto &res) {
-            Store store(opt.db);
+            Store store(opt.db, opt.busy_timeout_ms);
             send_json(res, 200, to_json(store.stats()));
         }));
 
         http.Post("/v1/search", with_body([this](const auto &, auto &res, const Body &body) {
             SearchRequest sr = search_request_from_json(parse_json(body), "query", 10, 1000, opt.max_query_bytes);
-            Store store(opt.db);
+            Store store(opt.db, opt.busy_timeout_ms);
             Retrieved r = retriever.search(store, sr);
             json hits = json::array();
             for (const auto &h : r.hits) hits.push_back(to_json(h));
@@ -364,14 +367,14 @@ struct Server::Impl {
                                                           std::to_string(lo) + " to " + std::to_string(hi)};
             };
             int limit = param_int("limit", 100, 1, 1000), offset = param_int("offset", 0, 0, 1 << 30);
-            Store store(opt.db);
+            Store store(opt.db, opt.busy_timeout_ms);
             json docs = json::array();
             for (const auto &d : store.list_documents(req.get_param_value("prefix"), limit, offset)) docs.push_back(to_json(d));
             send_json(res, 200, {{"documents", docs}, {"limit", limit}, {"offset", offset}, {"total", store.stats().documents}});
         }));
 
         http.Get(R"(/v1/documents/(\d+))", route([this](const auto &req, auto &res) {
-            Store store(opt.db);
+            Store store(opt.db, opt.busy_timeout_ms);
             auto doc = store.document(parse_id(req.matches[1]));
             if (!doc) throw HttpError{404, "not_found", "no document with id " + std::string(req.matches[1])};
             send_json(res, 200, to_json(*doc));
@@ -380,7 +383,7 @@ struct Server::Impl {
         http.Delete(R"(/v1/documents/(\d+))", route([this](const auto &req, auto &res) {
             int64_t id = parse_id(req.matches[1]);
             std::lock_guard lock(write_mutex);
-            Store store(opt.db);
+            Store store(opt.db, opt.busy_timeout_ms);
             if (!store.remove_document(id)) throw HttpError{404, "not_found", "no document with id " + std::to_string(id)};
             send_json(res, 200, {{"deleted", id}});
         }));
@@ -447,7 +450,7 @@ struct Server::Impl {
         if (format != "txt" && format != "md" && format != "html" && format != "pdf")
             throw HttpError{400, "invalid_field", "'format' must be txt, md, html or pdf"};
         std::lock_guard lock(write_mutex);
-        Store store(opt.db);
+        Store store(opt.db, opt.busy_timeout_ms);
         bool replaced = store.file_state(path).has_value();
         if (opt.embedder) store.use_encoder({opt.embedder->identity(), opt.embedder_path, opt.embedder->dim()});
         int64_t id = index_document(store, path, text, format, metadata, opt.chunking, opt.embedder.get());

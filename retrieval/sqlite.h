@@ -10,16 +10,23 @@
 
 namespace saem::sql {
 
+// StoreBusy when the database stayed locked (the caller may retry), StoreError otherwise.
+[[noreturn]] inline void throw_for(int code, const std::string &message) {
+    code &= 0xff;
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) throw StoreBusy(message);
+    throw StoreError(message);
+}
+
 [[noreturn]] inline void fail(sqlite3 *db, const std::string &what) {
-    throw StoreError(what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+    throw_for(db ? sqlite3_extended_errcode(db) : SQLITE_NOMEM, what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
 }
 
 inline void exec(sqlite3 *db, const char *sql) {
     char *err = nullptr;
-    if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    if (int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err); rc != SQLITE_OK) {
         std::string msg = err ? err : "unknown error";
         sqlite3_free(err);
-        throw StoreError(std::string("sqlite: ") + msg);
+        throw_for(rc, std::string("sqlite: ") + msg);
     }
 }
 

@@ -208,7 +208,7 @@ void crash_point(const char *name) {
     if (target == name && --remaining <= 0) std::raise(SIGKILL);
 }
 
-Store::Store(const std::string &path) : path_(path) {
+Store::Store(const std::string &path, int busy_timeout_ms) : path_(path) {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
         std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
@@ -216,7 +216,7 @@ Store::Store(const std::string &path) : path_(path) {
         throw StoreError("cannot open index '" + path + "': " + msg);
     }
     try {
-        sqlite3_busy_timeout(db_, 10000);
+        sqlite3_busy_timeout(db_, busy_timeout_ms);
         register_tokenizer(db_);
         // WAL lets readers run while the indexer writes; NORMAL sync keeps every committed
         // transaction across a process crash (only an OS crash can lose the last ones).
@@ -225,6 +225,7 @@ Store::Store(const std::string &path) : path_(path) {
     } catch (const StoreError &e) {
         sqlite3_close(db_);
         db_ = nullptr;
+        if (dynamic_cast<const StoreBusy *>(&e)) throw StoreBusy("index '" + path + "': " + e.what());
         throw StoreError("index '" + path + "': " + e.what());
     }
 }

@@ -34,9 +34,13 @@ struct sqlite3;
 
 namespace saem {
 
-// A store operation failed. busy: the database stayed locked by another writer past the timeout.
+// A store operation failed: disk, permissions, corruption, or a bug.
 struct StoreError : std::runtime_error {
     using std::runtime_error::runtime_error;
+};
+// The database stayed locked by another writer past the busy timeout: try again later.
+struct StoreBusy : StoreError {
+    using StoreError::StoreError;
 };
 
 // What the store remembers of a file to decide, without reading it, whether it changed.
@@ -107,8 +111,9 @@ class Store {
 public:
     static constexpr int schema_version = 3;
 
-    // Opens or creates the index file and brings its schema up to date.
-    explicit Store(const std::string &path);
+    // Opens or creates the index file and brings its schema up to date. A statement that finds the
+    // file locked by another writer waits up to busy_timeout_ms, then throws StoreBusy.
+    explicit Store(const std::string &path, int busy_timeout_ms = 10000);
     ~Store();
     Store(const Store &) = delete;
     Store &operator=(const Store &) = delete;

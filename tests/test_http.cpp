@@ -32,6 +32,7 @@ struct Running {
         o.max_body_bytes = max_body;
         o.api_keys = std::move(keys);
         o.cors_origins = std::move(origins);
+        o.busy_timeout_ms = 300;
         server = std::make_unique<Server>(o);
         port = server->bind("127.0.0.1", 0);
         REQUIRE(port > 0);
@@ -361,4 +362,29 @@ TEST_CASE("access: API keys, Origin, Host") {
     // DNS rebinding: a name that resolves to 127.0.0.1 is still not this server's name.
     check_error(c.Get("/v1/stats", {{"Host", "evil.example:" + std::to_string(srv.port)}}), 403, "forbidden_host");
     CHECK(c.Get("/v1/stats", {{"Host", "localhost:" + std::to_string(srv.port)}})->status == 200);
+}
+
+TEST_CASE("errors by cause: a locked index is 503 with Retry-After, a broken one 500 storage_error") {
+    Running srv;
+    auto c = srv.client();
+    const std::string doc = json{{"path", "a.txt"}, {"text", "Wells draw groundwater."}}.dump();
+    REQUIRE(c.Post("/v1/documents", doc, "application/json")->status == 201);
+    {
+        Sql lock(srv.dir / "h.db");  // another writer holds the write lock past the busy timeout
+        REQUIRE(lock.exec("BEGIN IMMEDIATE") == SQLITE_OK);
+        auto r = c.Post("/v1/documents", doc, "application/json");
+        check_error(r, 503, "busy");
+        CHECK(r->get_header_value("Retry-After") == "1");
+        CHECK(c.Post("/v1/search", R"({"query":"wells"})", "application/json")->status == 200);  // readers go on
+        lock.exec("ROLLBACK");
+    }
+    CHECK(c.Post("/v1/documents", doc, "application/json")->status == 200);
+    // The index file replaced by garbage under the running server: the server's fault, not the client's.
+    {
+        std::ofstream(srv.dir / "h.db", std::ios::binary | std::ios::trunc) << std::string(8192, 'x');
+        std::remove((srv.dir / "h.db-wal").c_str());
+        std::remove((srv.dir / "h.db-shm").c_str());
+    }
+    check_error(c.Post("/v1/search", R"({"query":"wells"})", "application/json"), 500, "storage_error");
+    CHECK(c.Get("/healthz")->status == 200);
 }
