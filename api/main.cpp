@@ -92,6 +92,7 @@ int cmd_index(const Args &a) {
     opt.include = a.all("include");
     opt.exclude = a.all("exclude");
     opt.chunking = chunking_from(a);
+    opt.max_file_bytes = int64_t(a.get_int("max-file-mb", 64, 1, 1 << 20)) << 20;
     opt.progress_bar = ::isatty(STDERR_FILENO);
     saem::index_folder(store, a.operands[0], opt, std::cerr);
     return 0;
@@ -464,6 +465,7 @@ const std::vector<Entry> &commands() {
            {"exclude", "GLOB", "skip paths matching GLOB", true},
            {"chunk-tokens", "N", "tokens per chunk (default 256)"},
            {"overlap", "N", "tokens of overlap between neighbouring chunks (default 32)"},
+           {"max-file-mb", "N", "skip files larger than N MiB (default 64)"},
            encoder_option,
            no_encoder_option,
            {"vector-index", "KIND", "FAISS index: flat (exact, default), hnsw or ivfpq"}}},

@@ -4,6 +4,10 @@
 // navheader/navfooter blocks of DocBook output that most Debian documentation is.
 #include "ingest/loaders.h"
 
+#include <algorithm>
+#include <cctype>
+#include <string>
+
 #include <gumbo.h>
 
 #include <cstring>
@@ -155,9 +159,65 @@ const GumboNode *find(const GumboNode *node, GumboTag tag) {
     return nullptr;
 }
 
+// Elements a page may nest before it is refused. Real pages nest a few dozen deep; gumbo's tree
+// building slows with depth (300,000 nested <div>s take minutes) and freeing its tree recurses.
+constexpr int max_html_depth = 1000;
+
+bool tag_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == ':'; }
+
+// The deepest element nesting of a page, estimated by scanning its tags without parsing: void
+// elements, self-closed tags, comments and raw text (script, style) do not nest, and elements
+// whose end tag HTML lets authors leave out (p, li, td, ...) are not counted, so a page of
+// unclosed paragraphs is not mistaken for a deep one.
+int markup_depth(std::string_view s) {
+    static const char *flat[] = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+                                 "source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "thead",
+                                 "tbody", "tfoot", "colgroup", "caption", "rb", "rt", "rp", "optgroup", "html", "head", "body"};
+    auto is_flat = [](const std::string &name) {
+        for (const char *f : flat)
+            if (name == f) return true;
+        return false;
+    };
+    int depth = 0, deepest = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '<') continue;
+        if (s.compare(i, 4, "<!--") == 0) {
+            size_t end = s.find("-->", i + 4);
+            if (end == std::string_view::npos) break;
+            i = end + 2;
+            continue;
+        }
+        bool closing = i + 1 < s.size() && s[i + 1] == '/';
+        size_t b = i + (closing ? 2 : 1), e = b;
+        while (e < s.size() && tag_char(s[e])) ++e;
+        if (e == b) continue;  // "<" in text, "<!DOCTYPE", "<?xml"
+        std::string name(s.substr(b, e - b));
+        for (char &c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+        size_t gt = s.find('>', e);
+        if (gt == std::string_view::npos) break;
+        bool self_closed = s[gt - 1] == '/';
+        i = gt;
+        if (is_flat(name)) continue;
+        if (closing) {
+            depth = std::max(0, depth - 1);
+        } else if (!self_closed) {
+            deepest = std::max(deepest, ++depth);
+            if (name == "script" || name == "style" || name == "textarea" || name == "title") {
+                size_t end = s.find("</", gt);  // raw text: no tags inside
+                while (end != std::string_view::npos && s.compare(end + 2, name.size(), name) != 0) end = s.find("</", end + 2);
+                if (end == std::string_view::npos) break;
+                i = end - 1;
+            }
+        }
+    }
+    return deepest;
+}
+
 }  // namespace
 
 LoadedDocument html(std::string_view utf8) {
+    if (int depth = markup_depth(utf8); depth > max_html_depth)
+        throw LoadError("HTML nests elements " + std::to_string(depth) + " deep; the limit is " + std::to_string(max_html_depth));
     std::unique_ptr<GumboOutput, void (*)(GumboOutput *)> out(
         gumbo_parse_with_options(&kGumboDefaultOptions, utf8.data(), utf8.size()),
         [](GumboOutput *o) { gumbo_destroy_output(&kGumboDefaultOptions, o); });

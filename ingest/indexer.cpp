@@ -110,8 +110,11 @@ std::string read_file(const std::string &path) {
     return std::move(ss).str();
 }
 
-void load_candidate(Candidate &c, const std::optional<FileState> &state, const ChunkOptions &opt) {
+void load_candidate(Candidate &c, const std::optional<FileState> &state, const ChunkOptions &opt, int64_t max_bytes) {
     try {
+        if (c.size > max_bytes)
+            throw LoadError("the file is " + std::to_string(c.size >> 20) + " MiB; the limit is " + std::to_string(max_bytes >> 20) +
+                            " MiB (--max-file-mb)");
         std::string bytes = read_file(c.path);
         c.hash = content_hash(bytes);
         if (state && state->hash == c.hash) {
@@ -259,7 +262,7 @@ IndexSummary index_folder(Store &store, const fs::path &folder, const IndexOptio
         }
         std::atomic<size_t> next{0};
         auto worker = [&] {
-            for (size_t k; (k = next++) < todo.size();) load_candidate(files[todo[k]], states[todo[k] - batch], chunking);
+            for (size_t k; (k = next++) < todo.size();) load_candidate(files[todo[k]], states[todo[k] - batch], chunking, opt.max_file_bytes);
         };
         std::vector<std::thread> pool;
         for (unsigned t = 1; t < std::min<size_t>(threads, todo.size()); ++t) pool.emplace_back(worker);

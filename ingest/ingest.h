@@ -90,6 +90,7 @@ struct IndexOptions {
     std::string embedder_path;               // recorded so later searches can load it
     bool progress_bar = false;          // redraw one line (a terminal) rather than print lines
     int threads = 0;                    // loaders in parallel (reading and chunking); 0: hardware threads
+    int64_t max_file_bytes = int64_t(64) << 20;  // larger files are skipped with that reason
 };
 
 struct IndexSummary {

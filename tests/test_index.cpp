@@ -189,3 +189,38 @@ TEST_CASE("kill -9 at random moments during a re-index with changes" * doctest::
     for (const auto &h : search(s, "revision", all)) latest += h.text.find("Revision 5 of") != std::string::npos;
     CHECK(latest == size_t(n / 3));  // files 2, 5, 8, ... were changed last
 }
+
+TEST_CASE("a hostile or oversized file is a recorded skip with its reason; the run goes on") {
+    TempDir dir;
+    fs::path docs = dir.path / "docs";
+    // 300,000 nested elements: gumbo alone took minutes on this, and freeing its tree recursed.
+    {
+        std::string deep = "<html><body>";
+        for (int i = 0; i < 300000; ++i) deep += "<div>";
+        deep += "text";
+        for (int i = 0; i < 300000; ++i) deep += "</div>";
+        write_bytes(docs / "deep.html", deep + "</body></html>");
+    }
+    // A long page of unclosed paragraphs and list items is not deep.
+    std::string flat = "<html><head><title>Flat</title><script>if (a < b) { x = '<div>'; }</script></head><body><ul>";
+    for (int i = 0; i < 5000; ++i) flat += "<li><p>Item " + std::to_string(i) + " about wells<br>";
+    write_bytes(docs / "flat.html", flat + "</ul></body></html>");
+    write_bytes(docs / "big.txt", std::string(5 << 20, 'a'));
+    write_bytes(docs / "ok.txt", "A normal file about springs.");
+    Store s(dir / "i.db");
+    IndexOptions opt;
+    opt.max_file_bytes = 4 << 20;
+    auto t0 = std::chrono::steady_clock::now();
+    auto sum = run(s, docs, opt);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));
+    CHECK(sum.added == 2);
+    std::map<std::string, std::string> skipped;
+    for (const auto &[path, reason] : sum.skipped) skipped[fs::path(path).filename().string()] = reason;
+    REQUIRE(skipped.size() == 2);
+    CAPTURE(skipped["deep.html"]);
+    CHECK(skipped["deep.html"].find("nests elements 300000 deep; the limit is 1000") != std::string::npos);
+    CHECK(skipped["big.txt"].find("the limit is 4 MiB") != std::string::npos);
+    CHECK(search(s, "springs").size() == 1);
+    CHECK(search(s, "wells").size() >= 1);
+    CHECK(s.check().empty());
+}
