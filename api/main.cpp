@@ -93,6 +93,7 @@ int cmd_index(const Args &a) {
     opt.exclude = a.all("exclude");
     opt.chunking = chunking_from(a);
     opt.max_file_bytes = int64_t(a.get_int("max-file-mb", 64, 1, 1 << 20)) << 20;
+    opt.follow_symlinks = a.has("follow-symlinks");
     opt.progress_bar = ::isatty(STDERR_FILENO);
     saem::index_folder(store, a.operands[0], opt, std::cerr);
     return 0;
@@ -466,6 +467,7 @@ const std::vector<Entry> &commands() {
            {"chunk-tokens", "N", "tokens per chunk (default 256)"},
            {"overlap", "N", "tokens of overlap between neighbouring chunks (default 32)"},
            {"max-file-mb", "N", "skip files larger than N MiB (default 64)"},
+           {"follow-symlinks", "", "index symbolic links to files whose real path is inside DIR (default: links are skipped)"},
            encoder_option,
            no_encoder_option,
            {"vector-index", "KIND", "FAISS index: flat (exact, default), hnsw or ivfpq"}}},

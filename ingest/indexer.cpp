@@ -81,6 +81,7 @@ namespace {
 
 struct Candidate {
     std::string path, format;
+    std::string source;  // what is read: path, or the checked target of a followed link
     int64_t size = 0, mtime_ns = 0;
     // filled by the loader threads
     bool needs_write = false;
@@ -115,7 +116,7 @@ void load_candidate(Candidate &c, const std::optional<FileState> &state, const C
         if (c.size > max_bytes)
             throw LoadError("the file is " + std::to_string(c.size >> 20) + " MiB; the limit is " + std::to_string(max_bytes >> 20) +
                             " MiB (--max-file-mb)");
-        std::string bytes = read_file(c.path);
+        std::string bytes = read_file(c.source.empty() ? c.path : c.source);
         c.hash = content_hash(bytes);
         if (state && state->hash == c.hash) {
             c.touch_id = state->id;
@@ -207,19 +208,43 @@ IndexSummary index_folder(Store &store, const fs::path &folder, const IndexOptio
             if (it->is_directory(ec)) it.disable_recursion_pending();
             continue;
         }
-        if (!it->is_regular_file(ec)) continue;
+        // Links are not followed unless asked, and then only to files inside the root: a link
+        // to ~/.aws/credentials must not put that file in front of every client. Folder links are
+        // never descended (their files are either inside the root already, or outside it).
+        std::string source;
+        if (it->is_symlink(ec)) {
+            if (!format_for_path(p)) continue;
+            if (!opt.follow_symlinks) {
+                sum.skipped.emplace_back(p.string(), "a symbolic link (saem index follows links only with --follow-symlinks)");
+                continue;
+            }
+            std::error_code lec;
+            fs::path target = fs::canonical(p, lec);
+            if (lec) {
+                sum.skipped.emplace_back(p.string(), "a broken symbolic link");
+                continue;
+            }
+            auto rel_target = target.lexically_relative(root);
+            if (rel_target.empty() || *rel_target.begin() == "..") {
+                sum.skipped.emplace_back(p.string(), "a symbolic link to " + target.string() + ", outside the indexed folder");
+                continue;
+            }
+            source = target.string();
+        }
+        if (!fs::is_regular_file(source.empty() ? p : fs::path(source), ec)) continue;
         std::string rel = fs::relative(p, root, ec).generic_string();
         if (!opt.include.empty() && !matches_any(opt.include, rel)) continue;
         if (matches_any(opt.exclude, rel)) continue;
         auto format = format_for_path(p);
         if (!format) { ++ignored; continue; }
         struct stat st {};
-        if (::stat(p.c_str(), &st) != 0) {
+        if (::stat((source.empty() ? p.string() : source).c_str(), &st) != 0) {
             sum.skipped.emplace_back(p.string(), std::string("cannot stat: ") + std::strerror(errno));
             continue;
         }
         Candidate c;
         c.path = p.string();
+        c.source = source;
         c.format = *format;
         c.size = st.st_size;
         c.mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;

@@ -91,6 +91,9 @@ struct IndexOptions {
     bool progress_bar = false;          // redraw one line (a terminal) rather than print lines
     int threads = 0;                    // loaders in parallel (reading and chunking); 0: hardware threads
     int64_t max_file_bytes = int64_t(64) << 20;  // larger files are skipped with that reason
+    // Symbolic links to files are skipped unless this is set; then followed only when the real
+    // path of the target is inside the folder. Links to folders are never descended.
+    bool follow_symlinks = false;
 };
 
 struct IndexSummary {

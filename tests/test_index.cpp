@@ -224,3 +224,39 @@ TEST_CASE("a hostile or oversized file is a recorded skip with its reason; the r
     CHECK(search(s, "wells").size() >= 1);
     CHECK(s.check().empty());
 }
+
+TEST_CASE("symbolic links: skipped by default; followed on request only while the target stays inside") {
+    TempDir dir;
+    fs::path docs = dir.path / "docs", outside = dir.path / "secret";
+    write_bytes(outside / "credentials.txt", "aws_secret_access_key = hunter2");
+    write_bytes(docs / "real.txt", "Springs feed the river.");
+    fs::create_symlink(outside / "credentials.txt", docs / "notes.txt");
+    fs::create_symlink(docs / "real.txt", docs / "alias.txt");
+    fs::create_symlink(docs / "gone.txt", docs / "broken.txt");
+    fs::create_directory_symlink(outside, docs / "linked-folder");
+    auto reasons = [](const IndexSummary &sum) {
+        std::map<std::string, std::string> out;
+        for (const auto &[path, reason] : sum.skipped) out[fs::path(path).filename().string()] = reason;
+        return out;
+    };
+    {
+        Store s(dir / "a.db");
+        auto sum = run(s, docs);
+        CHECK(sum.added == 1);
+        CHECK(search(s, "hunter2").empty());
+        auto r = reasons(sum);
+        CHECK(r["notes.txt"].find("--follow-symlinks") != std::string::npos);
+        CHECK(r["alias.txt"].find("--follow-symlinks") != std::string::npos);
+    }
+    Store s(dir / "b.db");
+    IndexOptions follow;
+    follow.follow_symlinks = true;
+    auto sum = run(s, docs, follow);
+    CHECK(sum.added == 2);  // real.txt and alias.txt
+    CHECK(search(s, "hunter2").empty());
+    CHECK(search(s, "springs").size() == 2);
+    auto r = reasons(sum);
+    CHECK(r["notes.txt"].find("outside the indexed folder") != std::string::npos);
+    CHECK(r["broken.txt"].find("broken") != std::string::npos);
+    CHECK(s.check().empty());
+}
