@@ -446,6 +446,12 @@ struct Server::Impl {
         }
         if (path.empty() || path.size() > 4096 || path.find('\0') != std::string::npos)
             throw HttpError{400, "invalid_field", "'path' must be 1 to 4096 bytes with no NUL"};
+        // Two namespaces: indexed files are absolute paths, API documents relative labels. An
+        // upload can then never replace an indexed file, and `saem index DIR`, which removes what
+        // is gone under DIR's absolute path, never removes an upload.
+        if (path.front() == '/')
+            throw HttpError{400, "invalid_field", "'path' is a label such as \"notes/meeting.md\": absolute paths belong to "
+                                                  "indexed folders"};
         if (format.empty()) format = format_for_path(path).value_or("txt");
         if (format != "txt" && format != "md" && format != "html" && format != "pdf")
             throw HttpError{400, "invalid_field", "'format' must be txt, md, html or pdf"};

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "api/api.h"
+#include "ingest/ingest.h"
 #include "helpers.h"
 
 #include <httplib.h>
@@ -387,4 +388,31 @@ TEST_CASE("errors by cause: a locked index is 503 with Retry-After, a broken one
     }
     check_error(c.Post("/v1/search", R"({"query":"wells"})", "application/json"), 500, "storage_error");
     CHECK(c.Get("/healthz")->status == 200);
+}
+
+TEST_CASE("uploads and indexed folders live in separate namespaces") {
+    Running srv;
+    auto c = srv.client();
+    fs::path docs = srv.dir.path / "docs";
+    write_bytes(docs / "report.txt", "The indexed report about reservoirs.");
+    {
+        Store s(srv.dir / "h.db");
+        std::ostringstream log;
+        index_folder(s, docs, {}, log);
+    }
+    std::string indexed = (fs::weakly_canonical(docs) / "report.txt").string();
+    // An upload cannot take an indexed file's place...
+    check_error(c.Post("/v1/documents", json{{"path", indexed}, {"text", "Planted."}}.dump(), "application/json"), 400,
+                "invalid_field");
+    // ...and re-indexing the folder never removes an upload, whatever its label.
+    REQUIRE(c.Post("/v1/documents", json{{"path", "docs/upload.txt"}, {"text", "An uploaded note about reservoirs."}}.dump(),
+                   "application/json")->status == 201);
+    REQUIRE(c.Post("/v1/documents", json{{"path", docs.string().substr(1) + "/x.txt"}, {"text", "Another note."}}.dump(),
+                   "application/json")->status == 201);
+    {
+        Store s(srv.dir / "h.db");
+        std::ostringstream log;
+        index_folder(s, docs, {}, log);
+    }
+    CHECK(body_of(c.Get("/v1/stats"))["documents"] == 3);
 }
