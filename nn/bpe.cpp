@@ -10,6 +10,8 @@
 
 #include <utf8proc.h>
 
+#include <charconv>
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -137,6 +139,28 @@ void Bpe::find_end_tokens() {
     }
 }
 
+namespace {
+
+// Token ids from a vocabulary file, checked before they index anything: a negative or huge id in
+// a tokenizer.json must be an error, not a write out of bounds or a 2^31-entry table.
+constexpr int64_t max_vocab = int64_t(1) << 24;
+
+int32_t token_id(const nlohmann::json &v, const std::string &file) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= max_vocab)
+        throw ModelError(file + ": token id " + v.dump() + " is not an integer from 0 to " + std::to_string(max_vocab - 1));
+    return int32_t(v.get<int64_t>());
+}
+
+int32_t token_id(const std::string &key, const std::string &file) {
+    int64_t v = -1;
+    auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), v);
+    if (ec != std::errc() || end != key.data() + key.size() || v < 0 || v >= max_vocab)
+        throw ModelError(file + ": token id '" + key + "' is not an integer from 0 to " + std::to_string(max_vocab - 1));
+    return int32_t(v);
+}
+
+}  // namespace
+
 Bpe Bpe::from_gguf(const Gguf &g) {
     Bpe b;
     std::string model = g.get_string("tokenizer.ggml.model");
@@ -241,16 +265,16 @@ Bpe Bpe::from_tokenizer_json(const std::string &path) {
                              p.find("\"always\"") != std::string::npos || p.find("\"add_prefix_space\":true") != std::string::npos;
     }
     int32_t size = 0;
-    for (const auto &[tok, id] : model["vocab"].items()) size = std::max(size, id.get<int32_t>() + 1);
-    for (const auto &a : j["added_tokens"]) size = std::max(size, a["id"].get<int32_t>() + 1);
+    for (const auto &[tok, id] : model["vocab"].items()) size = std::max(size, token_id(id, path) + 1);
+    for (const auto &a : j["added_tokens"]) size = std::max(size, token_id(a["id"], path) + 1);
     b.tokens_.assign(size_t(size), "");
     b.types_.assign(size_t(size), 5);
     for (const auto &[tok, id] : model["vocab"].items()) {
-        b.tokens_[size_t(id.get<int32_t>())] = tok;
-        b.types_[size_t(id.get<int32_t>())] = 1;
+        b.tokens_[size_t(token_id(id, path))] = tok;
+        b.types_[size_t(token_id(id, path))] = 1;
     }
     for (const auto &a : j["added_tokens"]) {
-        size_t id = size_t(a["id"].get<int32_t>());
+        size_t id = size_t(token_id(a["id"], path));
         b.tokens_[id] = a["content"].get<std::string>();
         b.types_[id] = a.value("special", false) ? 3 : 4;
     }
@@ -288,20 +312,20 @@ Bpe Bpe::from_vocab_merges(const std::string &vocab_json, const std::string &mer
     b.nfc_ = pre == Pre::Qwen2;  // Qwen2Tokenizer normalises to NFC
     b.ascii_digits_ = true;
     int32_t size = 0;
-    for (const auto &[tok, id] : vocab.items()) size = std::max(size, id.get<int32_t>() + 1);
+    for (const auto &[tok, id] : vocab.items()) size = std::max(size, token_id(id, vocab_json) + 1);
     auto config = read_json(fs::path(vocab_json).parent_path() / "tokenizer_config.json");
     if (config.is_object() && config.contains("added_tokens_decoder"))
-        for (const auto &[id, t] : config["added_tokens_decoder"].items()) size = std::max(size, std::stoi(id) + 1);
+        for (const auto &[id, t] : config["added_tokens_decoder"].items()) size = std::max(size, token_id(id, vocab_json) + 1);
     b.tokens_.assign(size_t(size), "");
     b.types_.assign(size_t(size), 5);
     for (const auto &[tok, id] : vocab.items()) {
-        b.tokens_[size_t(id.get<int32_t>())] = tok;
-        b.types_[size_t(id.get<int32_t>())] = 1;
+        b.tokens_[size_t(token_id(id, vocab_json))] = tok;
+        b.types_[size_t(token_id(id, vocab_json))] = 1;
     }
     if (config.is_object() && config.contains("added_tokens_decoder"))
         for (const auto &[id, t] : config["added_tokens_decoder"].items()) {
-            b.tokens_[size_t(std::stoi(id))] = t.value("content", "");
-            b.types_[size_t(std::stoi(id))] = t.value("special", false) ? 3 : 4;
+            b.tokens_[size_t(token_id(id, vocab_json))] = t.value("content", "");
+            b.types_[size_t(token_id(id, vocab_json))] = t.value("special", false) ? 3 : 4;
         }
     b.index();
     Loader::read_config(b, fs::path(vocab_json).parent_path(), nullptr);

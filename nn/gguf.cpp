@@ -148,7 +148,8 @@ Gguf::Gguf(const std::string &path) : file_(path) {
         std::vector<int64_t> ne(dims);
         for (auto &d : ne) {
             d = int64_t(c.read<uint64_t>("tensor shape"));
-            if (d < 0 || d > (int64_t(1) << 40)) throw ModelError(path + ": tensor '" + t.name + "' has a corrupt shape");
+            if (d <= 0 || d > (int64_t(1) << 40))
+                throw ModelError(path + ": tensor '" + t.name + "' has a corrupt shape (a dimension of " + std::to_string(d) + ")");
         }
         t.shape.assign(ne.rbegin(), ne.rend());
         uint32_t type = c.read<uint32_t>("tensor type");

@@ -140,6 +140,25 @@ TEST_CASE("Decoder files that are wrong or damaged fail with a message naming th
     bert.add("tokenizer.ggml.tokens", std::vector<std::string>{"[PAD]"});
     bert.write(dir / "bert.gguf");
     CHECK_THROWS_WITH_AS(Decoder::load(dir / "bert.gguf"), doctest::Contains("tokenizer model 'bert'"), ModelError);
+
+    // A tensor with a zero dimension (it divided by zero) and token ids out of range (a negative
+    // one wrote out of bounds) are errors that name the file.
+    GgufWriter zero;
+    zero.add("general.architecture", "llama");
+    zero.add_tensor("token_embd.weight", {0, 32}, DType::F32, nullptr);
+    zero.write(dir / "zero.gguf");
+    CHECK_THROWS_WITH_AS(Gguf(dir / "zero.gguf"), doctest::Contains("a dimension of 0"), ModelError);
+    for (const char *vocab : {R"({"a": -5, "b": 1})", R"({"a": 4294967296})", R"({"a": "x"})"}) {
+        CAPTURE(vocab);
+        write_bytes(dir.path / "tok" / "tokenizer.json",
+                    std::string(R"({"model": {"type": "BPE", "vocab": )") + vocab + R"(, "merges": []}, "added_tokens": []})");
+        CHECK_THROWS_WITH_AS(Bpe::from_tokenizer_json(dir / "tok/tokenizer.json"), doctest::Contains("token id"), ModelError);
+    }
+    write_bytes(dir.path / "tok2" / "vocab.json", R"({"a": 0, "b": 1})");
+    write_bytes(dir.path / "tok2" / "merges.txt", "#version: 0.2\na b\n");
+    write_bytes(dir.path / "tok2" / "tokenizer_config.json", R"({"added_tokens_decoder": {"-3": {"content": "<x>"}}})");
+    CHECK_THROWS_WITH_AS(Bpe::from_vocab_merges(dir / "tok2/vocab.json", dir / "tok2/merges.txt", Bpe::Pre::Gpt2),
+                         doctest::Contains("token id '-3'"), ModelError);
 }
 
 TEST_CASE("The context limit is a clear error, and generation stops at it") {
