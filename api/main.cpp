@@ -228,11 +228,12 @@ int cmd_serve(const Args &a) {
     if (a.has("api-key-file")) {
         std::ifstream in(a.get("api-key-file"));
         if (!in) throw UsageError("cannot read the API key file " + a.get("api-key-file"));
+        size_t keys = 0;
         for (std::string line; std::getline(in, line);) {
-            while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-            if (!line.empty() && line[0] != '#') so.api_keys.push_back(line);
+            size_t b = line.find_first_not_of(" \t\r"), e = line.find_last_not_of(" \t\r");
+            if (b != std::string::npos && line[b] != '#') so.api_keys.push_back(line.substr(b, e - b + 1)), ++keys;
         }
-        if (so.api_keys.empty()) throw UsageError("the API key file " + a.get("api-key-file") + " holds no key");
+        if (keys == 0) throw UsageError("the API key file " + a.get("api-key-file") + " holds no key");
     }
     std::string host = a.get("host", "127.0.0.1");
     int port = a.get_int("port", 8080, 0, 65535);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <mutex>
 #include <regex>
 
@@ -222,13 +223,31 @@ struct Server::Impl {
             res.set_header("WWW-Authenticate", "Bearer");
             return true;
         }
-        if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+        // Only the routes that read their body through read_body() may have one: cpp-httplib reads
+        // any other request's body whole, chunked or compressed, without a limit.
+        const bool body_route = req.method == "POST" && (req.path == "/v1/search" || req.path == "/v1/ask" || req.path == "/v1/documents");
+        const bool has_body = req.has_header("Transfer-Encoding") ||
+                              (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
+        if (has_body && !body_route) {
+            bool known = std::any_of(known_routes().begin(), known_routes().end(), [&](const std::regex &r) { return std::regex_match(req.path, r); });
+            if (!known) return fail(404, "not_found", "no route " + req.method + " " + req.path);
+            return fail(405, "method_not_allowed", req.method + " " + req.path + " takes no body");
+        }
+        if (body_route) {
             std::string te = req.get_header_value("Transfer-Encoding");
             for (char &c : te) c = char(std::tolower(static_cast<unsigned char>(c)));
             if (!te.empty() && te != "chunked")
                 return fail(501, "not_implemented", "Transfer-Encoding '" + req.get_header_value("Transfer-Encoding") + "' is not supported");
             if (te.empty() && !req.has_header("Content-Length"))
                 return fail(411, "length_required", "send the body with a Content-Length or chunked");
+            if (te.empty()) {
+                const std::string length = req.get_header_value("Content-Length");
+                char *end = nullptr;
+                unsigned long long n = std::strtoull(length.c_str(), &end, 10);
+                if (length.empty() || *end || length[0] == '-' || n > opt.max_body_bytes)
+                    return fail(413, "payload_too_large", "the request body is larger than this server accepts (" +
+                                                              std::to_string(opt.max_body_bytes) + " bytes)");
+            }
             std::string type = req.get_header_value("Content-Type");
             type = type.substr(0, type.find(';'));
             for (char &c : type) c = char(std::tolower(static_cast<unsigned char>(c)));
@@ -245,8 +264,10 @@ struct Server::Impl {
 
     // Any configured key, compared in time independent of where a guess first differs.
     bool authorized(const std::string &header) const {
-        static const std::string scheme = "Bearer ";
-        if (header.size() <= scheme.size() || header.compare(0, scheme.size(), scheme) != 0) return false;
+        static const std::string scheme = "bearer ";
+        if (header.size() <= scheme.size()) return false;
+        for (size_t i = 0; i < scheme.size(); ++i)  // the scheme is case-insensitive (RFC 7235)
+            if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i]) return false;
         std::string_view given = std::string_view(header).substr(scheme.size());
         bool ok = false;
         for (const auto &key : opt.api_keys) {
@@ -331,6 +352,10 @@ struct Server::Impl {
         // and compressed bodies are counted as they are read (read_body).
         http.set_payload_max_length(opt.max_body_bytes);
         http.set_read_timeout(opt.read_timeout_seconds, 0);
+        // One request per connection. cpp-httplib 0.11 cannot close a connection from a handler:
+        // after a refused request (403, 413, ...) its unread body would be parsed as the next
+        // request, one that carries no Origin and any Host a web page chooses.
+        http.set_keep_alive_max_count(1);
         http.set_write_timeout(opt.write_timeout_seconds, 0);
         http.set_pre_routing_handler([this](const httplib::Request &req, httplib::Response &res) {
             return refuse(req, res) ? httplib::Server::HandlerResponse::Handled : httplib::Server::HandlerResponse::Unhandled;

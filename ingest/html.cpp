@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cctype>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gumbo.h>
 
@@ -165,23 +167,36 @@ constexpr int max_html_depth = 1000;
 
 bool tag_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == ':'; }
 
-// The deepest element nesting of a page, estimated by scanning its tags without parsing: void
-// elements, self-closed tags, comments and raw text (script, style) do not nest, and elements
-// whose end tag HTML lets authors leave out (p, li, td, ...) are not counted, so a page of
-// unclosed paragraphs is not mistaken for a deep one.
-int markup_depth(std::string_view s) {
-    static const char *flat[] = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
-                                 "source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "thead",
-                                 "tbody", "tfoot", "colgroup", "caption", "rb", "rt", "rp", "optgroup", "html", "head", "body"};
+bool starts_with_ci(std::string_view s, size_t at, std::string_view prefix) {
+    if (s.size() - std::min(s.size(), at) < prefix.size()) return false;
+    for (size_t i = 0; i < prefix.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(s[at + i])) != prefix[i]) return false;
+    return true;
+}
+
+// The element nesting a page reaches, estimated by scanning its tags the way a tree builder
+// treats them, without building a tree: a stack of open element names. Void elements never
+// open; "/>" closes only inside svg and math (HTML ignores it on other elements); an end tag
+// closes back to the nearest open element of its name and is ignored when none is open;
+// elements whose end tag HTML lets authors leave out (p, li, td, ...) are not counted, so a page
+// of unclosed paragraphs is not mistaken for a deep one; comments and raw text (script, style,
+// textarea, title) hold no tags. Stops as soon as the depth passes `limit`.
+int markup_depth(std::string_view s, int limit) {
+    static const char *flat[] = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+                                 "track", "wbr", "keygen", "p", "li", "dt", "dd", "tr", "td", "th", "option", "thead", "tbody",
+                                 "tfoot", "colgroup", "caption", "html", "head", "body"};
     auto is_flat = [](const std::string &name) {
         for (const char *f : flat)
             if (name == f) return true;
         return false;
     };
-    int depth = 0, deepest = 0;
+    std::vector<std::string> open;
+    int foreign = 0;  // open svg/math elements
+    int deepest = 0;
     for (size_t i = 0; i < s.size(); ++i) {
         if (s[i] != '<') continue;
         if (s.compare(i, 4, "<!--") == 0) {
+            if (s.compare(i + 4, 1, ">") == 0 || s.compare(i + 4, 2, "->") == 0) continue;  // <!--> and <!---> are whole
             size_t end = s.find("-->", i + 4);
             if (end == std::string_view::npos) break;
             i = end + 2;
@@ -189,26 +204,60 @@ int markup_depth(std::string_view s) {
         }
         bool closing = i + 1 < s.size() && s[i + 1] == '/';
         size_t b = i + (closing ? 2 : 1), e = b;
+        if (b >= s.size() || !std::isalpha(static_cast<unsigned char>(s[b]))) continue;  // "<3", "<!DOCTYPE", "<?xml"
         while (e < s.size() && tag_char(s[e])) ++e;
-        if (e == b) continue;  // "<" in text, "<!DOCTYPE", "<?xml"
         std::string name(s.substr(b, e - b));
         for (char &c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
-        size_t gt = s.find('>', e);
-        if (gt == std::string_view::npos) break;
+        // The tag ends at the first '>' outside a quoted attribute value.
+        size_t gt = e;
+        for (char quote = 0; gt < s.size(); ++gt) {
+            if (quote) { if (s[gt] == quote) quote = 0; }
+            else if (s[gt] == '"' || s[gt] == '\'') quote = s[gt];
+            else if (s[gt] == '>') break;
+        }
+        if (gt >= s.size()) break;
         bool self_closed = s[gt - 1] == '/';
         i = gt;
-        if (is_flat(name)) continue;
         if (closing) {
-            depth = std::max(0, depth - 1);
-        } else if (!self_closed) {
-            deepest = std::max(deepest, ++depth);
-            if (name == "script" || name == "style" || name == "textarea" || name == "title") {
-                size_t end = s.find("</", gt);  // raw text: no tags inside
-                while (end != std::string_view::npos && s.compare(end + 2, name.size(), name) != 0) end = s.find("</", end + 2);
-                if (end == std::string_view::npos) break;
-                i = end - 1;
-            }
+            for (size_t k = open.size(); k-- > 0;)
+                if (open[k] == name) {
+                    for (size_t j = k; j < open.size(); ++j) foreign -= open[j] == "svg" || open[j] == "math";
+                    open.resize(k);
+                    break;
+                }
+            continue;
         }
+        if (is_flat(name) || (self_closed && foreign > 0)) continue;
+        if (name == "a")  // a new link closes the one still open
+            for (size_t k = open.size(); k-- > 0;)
+                if (open[k] == "a") { open.resize(k); break; }
+        open.push_back(name);
+        foreign += name == "svg" || name == "math";
+        deepest = std::max(deepest, int(open.size()));
+        if (deepest > limit) return deepest;
+        if (name == "script" || name == "style" || name == "textarea" || name == "title" || name == "xmp") {
+            size_t end = i;  // raw text: no tags inside, until its end tag in any case
+            while ((end = s.find("</", end + 1)) != std::string_view::npos && !starts_with_ci(s, end + 2, name)) {}
+            if (end == std::string_view::npos) break;
+            i = end - 1;
+        }
+    }
+    return deepest;
+}
+
+// The depth of gumbo's tree, walked without recursion: the recursive walks below run only on
+// trees this deep or less.
+int tree_depth(const GumboNode *root) {
+    int deepest = 0;
+    std::vector<std::pair<const GumboNode *, int>> stack{{root, 1}};
+    while (!stack.empty()) {
+        auto [node, depth] = stack.back();
+        stack.pop_back();
+        deepest = std::max(deepest, depth);
+        if (node->type != GUMBO_NODE_ELEMENT && node->type != GUMBO_NODE_TEMPLATE) continue;
+        const GumboVector &children = node->v.element.children;
+        for (unsigned i = 0; i < children.length; ++i)
+            stack.emplace_back(static_cast<const GumboNode *>(children.data[i]), depth + 1);
     }
     return deepest;
 }
@@ -216,12 +265,15 @@ int markup_depth(std::string_view s) {
 }  // namespace
 
 LoadedDocument html(std::string_view utf8) {
-    if (int depth = markup_depth(utf8); depth > max_html_depth)
-        throw LoadError("HTML nests elements " + std::to_string(depth) + " deep; the limit is " + std::to_string(max_html_depth));
+    auto too_deep = [](int) {
+        return LoadError("HTML nests elements more than " + std::to_string(max_html_depth) + " deep (the limit)");
+    };
+    if (int depth = markup_depth(utf8, max_html_depth); depth > max_html_depth) throw too_deep(depth);
     std::unique_ptr<GumboOutput, void (*)(GumboOutput *)> out(
         gumbo_parse_with_options(&kGumboDefaultOptions, utf8.data(), utf8.size()),
         [](GumboOutput *o) { gumbo_destroy_output(&kGumboDefaultOptions, o); });
     if (!out) throw LoadError("HTML parser failed");
+    if (int depth = tree_depth(out->root); depth > max_html_depth + 3) throw too_deep(depth);
     LoadedDocument doc;
     if (const GumboNode *title = find(out->root, GUMBO_TAG_TITLE)) {
         std::string t;

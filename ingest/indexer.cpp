@@ -111,11 +111,8 @@ std::string read_file(const std::string &path) {
     return std::move(ss).str();
 }
 
-void load_candidate(Candidate &c, const std::optional<FileState> &state, const ChunkOptions &opt, int64_t max_bytes) {
+void load_candidate(Candidate &c, const std::optional<FileState> &state, const ChunkOptions &opt) {
     try {
-        if (c.size > max_bytes)
-            throw LoadError("the file is " + std::to_string(c.size >> 20) + " MiB; the limit is " + std::to_string(max_bytes >> 20) +
-                            " MiB (--max-file-mb)");
         std::string bytes = read_file(c.source.empty() ? c.path : c.source);
         c.hash = content_hash(bytes);
         if (state && state->hash == c.hash) {
@@ -242,6 +239,12 @@ IndexSummary index_folder(Store &store, const fs::path &folder, const IndexOptio
             sum.skipped.emplace_back(p.string(), std::string("cannot stat: ") + std::strerror(errno));
             continue;
         }
+        // Checked here, not recorded as a skip in the store: a later run with a larger limit reads it.
+        if (int64_t(st.st_size) > opt.max_file_bytes) {
+            sum.skipped.emplace_back(p.string(), "the file is " + std::to_string(st.st_size >> 20) + " MiB; the limit is " +
+                                                     std::to_string(opt.max_file_bytes >> 20) + " MiB (--max-file-mb)");
+            continue;
+        }
         Candidate c;
         c.path = p.string();
         c.source = source;
@@ -287,7 +290,7 @@ IndexSummary index_folder(Store &store, const fs::path &folder, const IndexOptio
         }
         std::atomic<size_t> next{0};
         auto worker = [&] {
-            for (size_t k; (k = next++) < todo.size();) load_candidate(files[todo[k]], states[todo[k] - batch], chunking, opt.max_file_bytes);
+            for (size_t k; (k = next++) < todo.size();) load_candidate(files[todo[k]], states[todo[k] - batch], chunking);
         };
         std::vector<std::thread> pool;
         for (unsigned t = 1; t < std::min<size_t>(threads, todo.size()); ++t) pool.emplace_back(worker);

@@ -27,13 +27,14 @@ struct Running {
     std::unique_ptr<Server> server;
     std::thread thread;
     int port = 0;
-    explicit Running(size_t max_body = 1 << 20, std::vector<std::string> keys = {}, std::vector<std::string> origins = {}) {
+    explicit Running(size_t max_body = 1 << 20, std::vector<std::string> keys = {}, std::vector<std::string> origins = {},
+                     int busy_ms = 5000) {
         ServerOptions o;
         o.db = dir / "h.db";
         o.max_body_bytes = max_body;
         o.api_keys = std::move(keys);
         o.cors_origins = std::move(origins);
-        o.busy_timeout_ms = 300;
+        o.busy_timeout_ms = busy_ms;
         server = std::make_unique<Server>(o);
         port = server->bind("127.0.0.1", 0);
         REQUIRE(port > 0);
@@ -343,6 +344,7 @@ TEST_CASE("access: API keys, Origin, Host") {
     check_error(c.Post("/v1/search", body, "application/json"), 401, "unauthorized");
     c.set_bearer_token_auth("k-two");
     CHECK(c.Post("/v1/search", body, "application/json")->status == 200);
+    CHECK(c.Post("/v1/search", {{"Authorization", "bearer k-one"}}, body, "application/json")->status == 200);
     CHECK(c.Get("/v1/stats")->status == 200);
 
     // A page of another origin cannot plant a document, with or without the key, form or JSON.
@@ -366,7 +368,7 @@ TEST_CASE("access: API keys, Origin, Host") {
 }
 
 TEST_CASE("errors by cause: a locked index is 503 with Retry-After, a broken one 500 storage_error") {
-    Running srv;
+    Running srv(1 << 20, {}, {}, 300);
     auto c = srv.client();
     const std::string doc = json{{"path", "a.txt"}, {"text", "Wells draw groundwater."}}.dump();
     REQUIRE(c.Post("/v1/documents", doc, "application/json")->status == 201);
@@ -415,4 +417,29 @@ TEST_CASE("uploads and indexed folders live in separate namespaces") {
         index_folder(s, docs, {}, log);
     }
     CHECK(body_of(c.Get("/v1/stats"))["documents"] == 3);
+}
+
+TEST_CASE("a refused request's body is never read as a request; only body routes take bodies") {
+    Running srv;
+    auto c = srv.client();
+    // A page's no-cors POST: refused for its Origin, with a second request hidden in its body.
+    std::string inner = json{{"path", "planted.txt"}, {"text", "Planted by a web page."}}.dump();
+    std::string hidden = std::string(4500, ' ') + "POST /v1/documents HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                         "Content-Length: " + std::to_string(inner.size()) + "\r\n\r\n" + inner;
+    std::string outer = "POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\nContent-Type: text/plain\r\n"
+                        "Content-Length: " + std::to_string(hidden.size()) + "\r\n\r\n" + hidden;
+    std::string answer = raw_exchange(srv.port, outer);
+    CHECK(status_of(answer) == 403);
+    CHECK(answer.find("HTTP/1.1", 10) == std::string::npos);  // one answer: the hidden request was not run
+    CHECK(body_of(c.Get("/v1/stats"))["documents"] == 0);
+    // Bodies on routes that do not read them are refused before cpp-httplib would read them whole.
+    std::string chunk_head = "Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n";
+    CHECK(status_of(raw_exchange(srv.port, "POST /healthz HTTP/1.1\r\n" + chunk_head + chunked(std::string(100000, 'a'), 4000))) == 405);
+    CHECK(status_of(raw_exchange(srv.port, "POST /nowhere HTTP/1.1\r\n" + chunk_head + chunked(std::string(100000, 'a'), 4000))) == 404);
+    CHECK(status_of(raw_exchange(srv.port, "DELETE /v1/documents/1 HTTP/1.1\r\n" + chunk_head + chunked("{}", 2))) == 405);
+    // A length over the limit is refused from the header, before a byte of the body.
+    CHECK(status_of(raw_exchange(srv.port, "POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                           "Content-Length: 99999999999\r\n\r\n")) == 413);
+    CHECK(status_of(raw_exchange(srv.port, "POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                           "Content-Length: -1\r\n\r\n")) == 413);
 }
