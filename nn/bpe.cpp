@@ -159,6 +159,13 @@ int32_t token_id(const std::string &key, const std::string &file) {
     return int32_t(v);
 }
 
+// Ids index a table of that size: a few entries claiming id 16,000,000 must not allocate it.
+void check_dense(int64_t size, size_t entries, const std::string &file) {
+    if (size > 2 * int64_t(entries) + 1024)
+        throw ModelError(file + ": token ids reach " + std::to_string(size - 1) + " but only " + std::to_string(entries) +
+                         " tokens are listed");
+}
+
 }  // namespace
 
 Bpe Bpe::from_gguf(const Gguf &g) {
@@ -267,6 +274,7 @@ Bpe Bpe::from_tokenizer_json(const std::string &path) {
     int32_t size = 0;
     for (const auto &[tok, id] : model["vocab"].items()) size = std::max(size, token_id(id, path) + 1);
     for (const auto &a : j["added_tokens"]) size = std::max(size, token_id(a["id"], path) + 1);
+    check_dense(size, model["vocab"].size() + j["added_tokens"].size(), path);
     b.tokens_.assign(size_t(size), "");
     b.types_.assign(size_t(size), 5);
     for (const auto &[tok, id] : model["vocab"].items()) {
@@ -316,6 +324,8 @@ Bpe Bpe::from_vocab_merges(const std::string &vocab_json, const std::string &mer
     auto config = read_json(fs::path(vocab_json).parent_path() / "tokenizer_config.json");
     if (config.is_object() && config.contains("added_tokens_decoder"))
         for (const auto &[id, t] : config["added_tokens_decoder"].items()) size = std::max(size, token_id(id, vocab_json) + 1);
+    check_dense(size, vocab.size() + (config.is_object() && config.contains("added_tokens_decoder") ? config["added_tokens_decoder"].size() : 0),
+                vocab_json);
     b.tokens_.assign(size_t(size), "");
     b.types_.assign(size_t(size), 5);
     for (const auto &[tok, id] : vocab.items()) {

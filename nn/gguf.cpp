@@ -151,6 +151,13 @@ Gguf::Gguf(const std::string &path) : file_(path) {
             if (d <= 0 || d > (int64_t(1) << 40))
                 throw ModelError(path + ": tensor '" + t.name + "' has a corrupt shape (a dimension of " + std::to_string(d) + ")");
         }
+        // Each dimension is at most 2^40, so a product that passes 2^48 is caught before it can wrap.
+        int64_t total = 1;
+        for (int64_t d : ne) {
+            if (total > (int64_t(1) << 48) / d)
+                throw ModelError(path + ": tensor '" + t.name + "' has a corrupt shape (more than 2^48 elements)");
+            total *= d;
+        }
         t.shape.assign(ne.rbegin(), ne.rend());
         uint32_t type = c.read<uint32_t>("tensor type");
         if (!dtype_from_ggml(type, t.type))

@@ -148,11 +148,12 @@ TEST_CASE("Decoder files that are wrong or damaged fail with a message naming th
     zero.add_tensor("token_embd.weight", {0, 32}, DType::F32, nullptr);
     zero.write(dir / "zero.gguf");
     CHECK_THROWS_WITH_AS(Gguf(dir / "zero.gguf"), doctest::Contains("a dimension of 0"), ModelError);
-    for (const char *vocab : {R"({"a": -5, "b": 1})", R"({"a": 4294967296})", R"({"a": "x"})"}) {
+    for (const char *vocab : {R"({"a": -5, "b": 1})", R"({"a": 4294967296})", R"({"a": "x"})", R"({"a": 16000000})"}) {
         CAPTURE(vocab);
         write_bytes(dir.path / "tok" / "tokenizer.json",
                     std::string(R"({"model": {"type": "BPE", "vocab": )") + vocab + R"(, "merges": []}, "added_tokens": []})");
         CHECK_THROWS_WITH_AS(Bpe::from_tokenizer_json(dir / "tok/tokenizer.json"), doctest::Contains("token id"), ModelError);
+        CHECK_THROWS_WITH_AS(Bpe::from_tokenizer_json(dir / "tok/tokenizer.json"), doctest::Contains("tokenizer.json"), ModelError);
     }
     write_bytes(dir.path / "tok2" / "vocab.json", R"({"a": 0, "b": 1})");
     write_bytes(dir.path / "tok2" / "merges.txt", "#version: 0.2\na b\n");
