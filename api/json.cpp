@@ -1,4 +1,5 @@
 #include "api/api.h"
+#include "api/fields.h"
 
 #include <algorithm>
 #include <stdexcept>
@@ -40,6 +41,45 @@ namespace {
 [[noreturn]] void invalid(const std::string &message) { throw RequestError("invalid_field", message); }
 }  // namespace
 
+namespace fields {
+
+const json *find(const json &body, const char *field) {
+    auto it = body.find(field);
+    return it == body.end() || it->is_null() ? nullptr : &*it;
+}
+
+std::string required_string(const json &body, const char *field) {
+    const json *v = find(body, field);
+    if (!v) throw RequestError("missing_field", std::string("'") + field + "' is required");
+    if (!v->is_string()) invalid(std::string("'") + field + "' must be a string");
+    return v->get<std::string>();
+}
+
+int bounded_int(const json &body, const char *field, int fallback, int lo, int hi) {
+    const json *v = find(body, field);
+    if (!v) return fallback;
+    if (!v->is_number_integer() || v->get<int64_t>() < lo || v->get<int64_t>() > hi)
+        invalid(std::string("'") + field + "' must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+    return int(v->get<int64_t>());
+}
+
+double bounded_number(const json &body, const char *field, double fallback, double lo, double hi) {
+    const json *v = find(body, field);
+    if (!v) return fallback;
+    if (!v->is_number() || v->get<double>() < lo || v->get<double>() > hi)
+        invalid(std::string("'") + field + "' must be a number from " + std::to_string(lo) + " to " + std::to_string(hi));
+    return v->get<double>();
+}
+
+bool optional_bool(const json &body, const char *field, bool fallback) {
+    const json *v = find(body, field);
+    if (!v) return fallback;
+    if (!v->is_boolean()) invalid(std::string("'") + field + "' must be true or false");
+    return v->get<bool>();
+}
+
+}  // namespace fields
+
 Filter filter_from_json(const json &j) {
     Filter f;
     if (j.is_null()) return f;
@@ -60,37 +100,22 @@ Filter filter_from_json(const json &j) {
 
 SearchRequest search_request_from_json(const json &body, const char *text_field, int default_k, int max_k, size_t max_text) {
     SearchRequest r;
-    auto field = [&](const char *name) -> const json * {
-        auto it = body.find(name);
-        return it == body.end() || it->is_null() ? nullptr : &*it;
-    };
-    const json *text = field(text_field);
-    if (!text) throw RequestError("missing_field", std::string("'") + text_field + "' is required");
-    if (!text->is_string()) invalid(std::string("'") + text_field + "' must be a string");
-    r.query = text->get<std::string>();
+    r.query = fields::required_string(body, text_field);
     if (r.query.size() > max_text)
         invalid(std::string("'") + text_field + "' is " + std::to_string(r.query.size()) + " bytes; the limit is " +
                 std::to_string(max_text));
-    r.k = default_k;
-    if (const json *k = field("k")) {
-        if (!k->is_number_integer() || k->get<int64_t>() < 1 || k->get<int64_t>() > max_k)
-            invalid("'k' must be an integer from 1 to " + std::to_string(max_k));
-        r.k = int(k->get<int64_t>());
-    }
-    if (const json *mode = field("mode")) {
+    r.k = fields::bounded_int(body, "k", default_k, 1, max_k);
+    if (const json *mode = fields::find(body, "mode")) {
         if (!mode->is_string()) invalid("'mode' must be lexical, dense or hybrid");
         r.mode = parse_mode(mode->get<std::string>());
     }
-    if (const json *filter = field("filter")) r.filter = filter_from_json(*filter);
-    if (const json *m = field("mmr"); m && *m != false) {
-        if (*m == true) r.mmr_lambda = 0.7;
+    if (const json *filter = fields::find(body, "filter")) r.filter = filter_from_json(*filter);
+    if (const json *m = fields::find(body, "mmr"); m && *m != false) {
+        if (*m == true) r.mmr_lambda = default_mmr_lambda;
         else if (m->is_number() && m->get<double>() >= 0 && m->get<double>() <= 1) r.mmr_lambda = m->get<double>();
         else invalid("'mmr' must be true or a lambda from 0 (diverse) to 1 (relevant)");
     }
-    if (const json *rr = field("rerank")) {
-        if (!rr->is_boolean()) invalid("'rerank' must be true or false");
-        r.rerank = rr->get<bool>();
-    }
+    r.rerank = fields::optional_bool(body, "rerank", false);
     return r;
 }
 

@@ -58,7 +58,7 @@ saem::SearchRequest search_request(const Args &a, int default_k, int max_k) {
     r.k = a.get_int("k", default_k, 1, max_k);
     if (a.has("mode")) r.mode = saem::parse_mode(a.get("mode"));
     r.filter = filter_from(a);
-    if (a.has("mmr")) r.mmr_lambda = a.get_double("mmr", 0.7, 0, 1);
+    if (a.has("mmr")) r.mmr_lambda = a.get_double("mmr", saem::default_mmr_lambda, 0, 1);
     r.rerank = a.has("rerank");
     return r;
 }

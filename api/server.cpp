@@ -1,4 +1,5 @@
 #include "api/api.h"
+#include "api/fields.h"
 
 #include <httplib.h>
 
@@ -93,37 +94,10 @@ json parse_body(const std::string &text, int max_depth) {
     return body;
 }
 
-std::string required_string(const json &body, const char *field) {
-    auto it = body.find(field);
-    if (it == body.end() || it->is_null()) throw HttpError{400, "missing_field", std::string("'") + field + "' is required"};
-    if (!it->is_string()) throw HttpError{400, "invalid_field", std::string("'") + field + "' must be a string"};
-    return it->get<std::string>();
-}
-
-double bounded_number(const json &body, const char *field, double fallback, double lo, double hi) {
-    auto it = body.find(field);
-    if (it == body.end() || it->is_null()) return fallback;
-    if (!it->is_number() || it->get<double>() < lo || it->get<double>() > hi)
-        throw HttpError{400, "invalid_field",
-                        std::string("'") + field + "' must be a number from " + std::to_string(lo) + " to " + std::to_string(hi)};
-    return it->get<double>();
-}
-
-bool optional_bool(const json &body, const char *field, bool fallback) {
-    auto it = body.find(field);
-    if (it == body.end() || it->is_null()) return fallback;
-    if (!it->is_boolean()) throw HttpError{400, "invalid_field", std::string("'") + field + "' must be true or false"};
-    return it->get<bool>();
-}
-
-int bounded_int(const json &body, const char *field, int fallback, int lo, int hi) {
-    auto it = body.find(field);
-    if (it == body.end() || it->is_null()) return fallback;
-    if (!it->is_number_integer() || it->get<int64_t>() < lo || it->get<int64_t>() > hi)
-        throw HttpError{400, "invalid_field",
-                        std::string("'") + field + "' must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi)};
-    return int(it->get<int64_t>());
-}
+using fields::bounded_int;
+using fields::bounded_number;
+using fields::optional_bool;
+using fields::required_string;
 
 // Route patterns, for telling a wrong method (405) from an unknown path (404).
 const std::vector<std::regex> &known_routes() {

@@ -54,6 +54,9 @@ struct Fusion {
     double lexical_rrf_k = 5, dense_rrf_k = 60;
 };
 
+// The MMR lambda of a request that asks for MMR without one ("mmr": true).
+constexpr double default_mmr_lambda = 0.7;
+
 struct SearchRequest {
     std::string query;
     int k = 10;

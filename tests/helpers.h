@@ -94,3 +94,17 @@ struct TableEmbedder : saem::nn::Embedder {
         }
     }
 };
+
+// One document at path whose chunks "v0", "v1", ... carry the given vectors (n of them, dim floats
+// each): a store of chosen vectors without an encoder.
+inline void put_vectors_document(saem::Store &s, const std::string &path, const std::vector<float> &vectors, int n) {
+    std::vector<saem::ChunkInput> chunks(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+        chunks[size_t(i)].text = "v" + std::to_string(i);
+        chunks[size_t(i)].end = 1;
+    }
+    saem::DocumentInput doc;
+    doc.path = path;
+    doc.format = "txt";
+    s.put_document(doc, chunks, vectors);
+}

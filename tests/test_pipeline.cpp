@@ -101,9 +101,7 @@ TEST_CASE("a FAISS cache made for another database at the same path is never ser
 TEST_CASE("the cache follows the index kind: flat, then HNSW on an unchanged index") {
     TempDir dir;
     Store s(dir / "v.db");
-    TableEmbedder e(4, "test:table:4");
-    s.use_encoder({e.identity(), "", 4});
-    for (int i = 0; i < 4; ++i) put(s, "d" + std::to_string(i), axis(4, i));
+    put_axes(s, axes_encoder(4), 4);
     CHECK(current_vector_index(s)->stamp().kind == VectorIndexKind::flat);
     s.set_vector_index_kind(VectorIndexKind::hnsw);
     CHECK(current_vector_index(s)->stamp().kind == VectorIndexKind::hnsw);
@@ -322,17 +320,11 @@ TEST_CASE("IVF-PQ: additions in place, a removal rebuilds, so no stale list labe
     };
     s.use_encoder({e.identity(), "", dim});
     std::vector<float> data;
-    std::vector<ChunkInput> chunks(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) {
         auto v = unit();
         data.insert(data.end(), v.begin(), v.end());
-        chunks[size_t(i)].text = "v" + std::to_string(i);
-        chunks[size_t(i)].end = 1;
     }
-    DocumentInput bulk;
-    bulk.path = "bulk";
-    bulk.format = "txt";
-    s.put_document(bulk, chunks, data);
+    put_vectors_document(s, "bulk", data, n);
     auto built = current_vector_index(s);
     REQUIRE(built);
     CHECK(built->stamp().trained == n);
@@ -361,18 +353,16 @@ TEST_CASE("IVF-PQ: additions in place, a removal rebuilds, so no stale list labe
 TEST_CASE("a damaged FAISS payload behind a valid stamp is rebuilt, not trusted") {
     TempDir dir;
     std::string db = dir / "v.db";
-    TableEmbedder e(4, "test:table:4");
-    e.table["q"] = axis(4, 2);
+    TableEmbedder e = axes_encoder(4);
     {
         Store s(db);
-        s.use_encoder({e.identity(), "", 4});
-        for (int i = 0; i < 4; ++i) put(s, "d" + std::to_string(i), axis(4, i));
+        put_axes(s, e, 4);
         build_vector_index(s);
     }
     std::string bytes = read_bytes(db + ".faiss");
     write_bytes(db + ".faiss", bytes.substr(0, bytes.size() - 40));  // header and stamp intact
     Store s(dir.path.string() + "/./v.db");
-    CHECK(dense_top(s, e, "q") == "d2");
+    CHECK(dense_top(s, e, "q2") == "d2");
     CHECK(current_vector_index(s)->size() == 4);
 }
 

@@ -195,15 +195,7 @@ TEST_CASE("100,000 random 384-d vectors: flat is exact, HNSW recall@10 >= 0.95" 
         Store s(dir / "v.db");
         s.set_vector_index_kind(kind);
         s.use_encoder({emb.identity(), "", dim});
-        std::vector<ChunkInput> chunks(n);
-        for (int i = 0; i < n; ++i) {
-            chunks[size_t(i)].text = "v" + std::to_string(i);
-            chunks[size_t(i)].end = 1;
-        }
-        DocumentInput doc;
-        doc.path = "random";
-        doc.format = "txt";
-        s.put_document(doc, chunks, data);
+        put_vectors_document(s, "random", data, n);
         int64_t first_id = scalar(s, "SELECT min(id) FROM chunks");
         double recall = 0;
         for (int q = 0; q < queries; ++q) {
