@@ -79,8 +79,13 @@ struct ServerOptions {
     std::shared_ptr<const nn::Embedder> embedder;  // dense and hybrid search, and new documents' vectors
     std::string embedder_path;
     std::shared_ptr<const nn::Reranker> reranker;  // used when a request asks for "rerank": true
-    // /v1/ask answers with this decoder when set (one request at a time: it holds one sequence).
+    // /v1/ask answers with this decoder when set. It holds one sequence, so answers are generated
+    // one at a time, in arrival order, by a queue (generator/queue.h) admitting generation_queue
+    // requests (the running one included); more get 429 with Retry-After. A client that hangs up
+    // cancels its answer.
     std::shared_ptr<nn::Decoder> decoder;
+    size_t generation_queue = 4;
+    size_t http_threads = 0;  // request workers; 0: max(8, generation_queue + 4)
     std::string chat_template;  // "", "chatml", "llama3"
     int max_answer_tokens = 512;
 };

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <pthread.h>
+#include <thread>
 #include <cstring>
 #include <iomanip>
 #include <fstream>
@@ -203,9 +205,15 @@ int cmd_ask(const Args &a) {
     return 0;
 }
 
-saem::Server *running_server = nullptr;
-
 int cmd_serve(const Args &a) {
+    // SIGINT and SIGTERM are taken by one thread that waits for them (sigwait) and stops the server
+    // there, out of signal context: stopping cancels generations, which takes locks. Blocked here,
+    // before any thread starts, so every thread inherits the mask.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     saem::ServerOptions so;
     so.db = a.get("db", "saem.db");
     {
@@ -223,6 +231,8 @@ int cmd_serve(const Args &a) {
         so.max_answer_tokens = a.get_int("max-tokens", so.max_answer_tokens, 1, 8192);
     }
     so.max_body_bytes = size_t(a.get_int("max-body-mb", 32, 1, 4096)) << 20;
+    so.generation_queue = size_t(a.get_int("generation-queue", int(so.generation_queue), 1, 1024));
+    so.http_threads = size_t(a.get_int("http-threads", 0, 0, 4096));
     so.cors_origins = a.all("cors-origin");
     if (const char *key = std::getenv("SAEM_API_KEY"); key && *key) so.api_keys.push_back(key);
     if (a.has("api-key-file")) {
@@ -240,15 +250,18 @@ int cmd_serve(const Args &a) {
     saem::Server server(so);
     int bound = server.bind(host, port);
     if (bound < 0) throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port));
-    running_server = &server;
-    std::signal(SIGINT, [](int) { if (running_server) running_server->stop(); });
-    std::signal(SIGTERM, [](int) { if (running_server) running_server->stop(); });
+    std::thread stopper([&] {
+        int signal = 0;
+        sigwait(&stop_signals, &signal);
+        server.stop();
+    });
     std::cerr << "saem serving " << so.db << " on http://" << host << ":" << bound << std::endl;
     if (so.api_keys.empty() && host != "127.0.0.1" && host != "localhost" && host != "::1")
         std::cerr << "saem: warning: listening on " << host << " without an API key: anyone who can reach it can read and "
                      "change the index (--api-key-file FILE or SAEM_API_KEY)\n";
     server.listen();
-    running_server = nullptr;
+    pthread_kill(stopper.native_handle(), SIGTERM);  // listen() ended on its own: release the waiter
+    stopper.join();
     return 0;
 }
 
@@ -483,6 +496,8 @@ const std::vector<Entry> &commands() {
                                    {"host", "HOST", "address to listen on (default 127.0.0.1)"},
                                    {"port", "PORT", "port (default 8080; 0 picks a free one)"},
                                    {"max-body-mb", "N", "largest request body in MiB (default 32)"},
+                                   {"generation-queue", "N", "generated answers admitted at once, running and waiting (default 4); more get 429"},
+                                   {"http-threads", "N", "request workers (default: 8, or generation-queue + 4 if more)"},
                                    {"api-key-file", "FILE", "require Authorization: Bearer KEY, a key per line of FILE (also SAEM_API_KEY)"},
                                    {"cors-origin", "ORIGIN", "let pages of ORIGIN (https://host:port) call the API; others get 403", true},
                                    encoder_option,

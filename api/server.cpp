@@ -1,11 +1,18 @@
 #include "api/api.h"
 #include "api/fields.h"
+#include "generator/queue.h"
 
 #include <httplib.h>
+
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <regex>
 
@@ -94,6 +101,70 @@ json parse_body(const std::string &text, int max_depth) {
     return body;
 }
 
+// The socket of the connection req arrived on, or -1. cpp-httplib 0.11 gives handlers no socket,
+// yet a handler waiting for a generation must notice its client hanging up. A connection is served
+// start to end by one worker thread, so the socket whose two ends are req's addresses is its own.
+int connection_socket(const httplib::Request &req) {
+    auto numeric = [](const sockaddr_storage &a, socklen_t len, std::string &host, int &port) {
+        char h[NI_MAXHOST], p[NI_MAXSERV];
+        if (getnameinfo(reinterpret_cast<const sockaddr *>(&a), len, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV)) return false;
+        host = h;
+        port = std::atoi(p);
+        return true;
+    };
+    std::error_code ec;
+    for (const auto &entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+        int fd = std::atoi(entry.path().filename().c_str());
+        struct stat st;
+        if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+        sockaddr_storage peer{}, local{};
+        socklen_t pl = sizeof peer, ll = sizeof local;
+        if (getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &pl) != 0) continue;
+        if (getsockname(fd, reinterpret_cast<sockaddr *>(&local), &ll) != 0) continue;
+        std::string ph, lh;
+        int pp = 0, lp = 0;
+        if (numeric(peer, pl, ph, pp) && numeric(local, ll, lh, lp) && pp == req.remote_port && ph == req.remote_addr &&
+            lp == req.local_port)
+            return fd;
+    }
+    return -1;
+}
+
+// True once the client has closed its end (or the connection failed). A client sends its whole
+// request before waiting for the answer, so readable data other than end-of-stream is left alone.
+bool client_gone(int fd) {
+    if (fd < 0) return false;
+    pollfd p{fd, POLLIN | POLLRDHUP, 0};
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;
+    char c;
+    return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+// What a generated answer streams to its HTTP worker: pieces as they are final, then the answer.
+struct AnswerStream {
+    std::mutex mutex;
+    std::condition_variable ready;
+    std::deque<std::string> pieces;
+    std::optional<Answer> answer;
+    void push(std::string piece) {
+        std::lock_guard lock(mutex);
+        pieces.push_back(std::move(piece));
+        ready.notify_one();
+    }
+    void finish(Answer a) {
+        std::lock_guard lock(mutex);
+        answer = std::move(a);
+        ready.notify_one();
+    }
+    // Waits up to timeout for a piece or the end; takes the pieces that came.
+    std::deque<std::string> take(std::chrono::milliseconds timeout) {
+        std::unique_lock lock(mutex);
+        ready.wait_for(lock, timeout, [&] { return !pieces.empty() || answer; });
+        return std::exchange(pieces, {});
+    }
+};
+
 using fields::bounded_int;
 using fields::bounded_number;
 using fields::optional_bool;
@@ -114,8 +185,8 @@ struct Server::Impl {
     bool loopback = false;  // bound to a loopback address: Host must name it
     Retriever retriever;
     httplib::Server http;
-    std::mutex write_mutex;
-    std::mutex decoder_mutex;  // the decoder holds one sequence
+    std::mutex write_mutex;  // held only while a document is written, never while it is parsed or embedded
+    std::unique_ptr<GenerationQueue> generations;  // when there is a decoder
 
     // Runs a route: JSON errors with a stable shape whatever goes wrong inside.
     static void guarded(httplib::Response &res, const std::function<void()> &fn) {
@@ -129,6 +200,9 @@ struct Server::Impl {
                 send_error(res, 400, e.code, e.what());
             } catch (const LoadError &e) {
                 send_error(res, 422, "unprocessable_document", e.what());
+            } catch (const QueueFull &e) {
+                send_error(res, 429, "too_many_requests", e.what());
+                res.set_header("Retry-After", std::to_string(e.retry_after_seconds));
             } catch (const StoreBusy &e) {
                 send_error(res, 503, "busy", std::string("the index is busy, try again: ") + e.what());
                 res.set_header("Retry-After", "1");
@@ -289,36 +363,67 @@ struct Server::Impl {
             if (opt.decoder) out["note"] = "Extractive, as asked: the most relevant sentences, quoted verbatim.";
             return send_json(res, 200, out);
         }
+        // The answer is generated on the queue's thread; this worker waits for it, and cancels it
+        // if the client hangs up first.
+        const int socket = connection_socket(req);
+        auto sources = std::make_shared<const Retrieved>(std::move(retrieved));
+        auto out = std::make_shared<AnswerStream>();
+        auto ticket = generations->submit([out, sources, question, go, stream](nn::Decoder &decoder, const GenerationQueue::Ticket &t) {
+            out->finish(answer_generated(decoder, question, *sources, go, [&](std::string_view piece) {
+                if (t.cancelled()) return false;
+                if (stream) out->push(std::string(piece));
+                return true;
+            }));
+        });
+        auto to_response = [question, mode = sources->mode](const Answer &a) {
+            json j = to_json(a);
+            j["question"] = question;
+            j["mode"] = mode_name(mode);
+            return j;
+        };
         if (!stream) {
-            std::lock_guard<std::mutex> lock(decoder_mutex);
-            json out = to_json(answer_generated(*opt.decoder, question, retrieved, go));
-            out["question"] = question;
-            out["mode"] = mode_name(retrieved.mode);
-            return send_json(res, 200, out);
+            while (!ticket->wait_for(std::chrono::milliseconds(100)))
+                if (client_gone(socket)) {
+                    ticket->cancel();
+                    return;  // no one to answer
+                }
+            ticket->rethrow_if_failed();
+            if (!out->answer) throw HttpError{503, "shutting_down", "the server stopped before the answer was generated"};
+            return send_json(res, 200, to_response(*out->answer));
         }
         res.set_header("Cache-Control", "no-cache");
-        auto shared = std::make_shared<const Retrieved>(std::move(retrieved));
-        res.set_chunked_content_provider("text/event-stream", [this, shared, question, go](size_t, httplib::DataSink &sink) {
-            auto event = [&](const char *name, const json &data) {
-                std::string e = (name ? std::string("event: ") + name + "\n" : std::string()) + "data: " + dump(data) + "\n\n";
-                return sink.write(e.data(), e.size());
-            };
-            try {
-                std::lock_guard<std::mutex> lock(decoder_mutex);
-                // A client that goes away cancels the generation at the next piece.
-                Answer a = answer_generated(*opt.decoder, question, *shared, go,
-                                            [&](std::string_view piece) { return event(nullptr, {{"text", std::string(piece)}}); });
-                json out = to_json(a);
-                out["question"] = question;
-                out["mode"] = mode_name(shared->mode);
-                event("done", out);
-            } catch (const std::exception &e) {
-                event("error", {{"error", {{"code", dynamic_cast<const nn::ContextError *>(&e) ? "context_exceeded" : "internal"},
-                                           {"message", e.what()}}}});
-            }
-            sink.done();
-            return true;
-        });
+        res.set_chunked_content_provider(
+            "text/event-stream",
+            [out, ticket, socket, to_response](size_t, httplib::DataSink &sink) {
+                auto event = [&](const char *name, const json &data) {
+                    std::string e = (name ? std::string("event: ") + name + "\n" : std::string()) + "data: " + dump(data) + "\n\n";
+                    return sink.write(e.data(), e.size());
+                };
+                for (;;) {
+                    bool ended = ticket->wait_for(std::chrono::milliseconds(0));
+                    for (const auto &piece : out->take(std::chrono::milliseconds(ended ? 0 : 100)))
+                        if (!event(nullptr, {{"text", piece}})) {
+                            ticket->cancel();  // the client went away: stop at the next token
+                            return false;
+                        }
+                    if (ended) break;
+                    if (client_gone(socket)) {
+                        ticket->cancel();
+                        return false;
+                    }
+                }
+                try {
+                    ticket->rethrow_if_failed();
+                    if (!out->answer) throw std::runtime_error("the server stopped before the answer was generated");
+                    event("done", to_response(*out->answer));
+                } catch (const std::exception &e) {
+                    event("error", {{"error", {{"code", dynamic_cast<const nn::ContextError *>(&e) ? "context_exceeded" : "internal"},
+                                               {"message", e.what()}}}});
+                }
+                sink.done();
+                return true;
+            },
+            [ticket](bool) { ticket->cancel(); });  // a response never sent still frees its place
     }
 
     void install() {
@@ -331,6 +436,9 @@ struct Server::Impl {
         // request, one that carries no Origin and any Host a web page chooses.
         http.set_keep_alive_max_count(1);
         http.set_write_timeout(opt.write_timeout_seconds, 0);
+        // Workers: enough that generations (at most generation_queue of them wait in workers) never
+        // take the last one from /healthz, searches and uploads.
+        http.new_task_queue = [n = opt.http_threads] { return new httplib::ThreadPool(n); };
         http.set_pre_routing_handler([this](const httplib::Request &req, httplib::Response &res) {
             return refuse(req, res) ? httplib::Server::HandlerResponse::Handled : httplib::Server::HandlerResponse::Unhandled;
         });
@@ -338,7 +446,14 @@ struct Server::Impl {
 
         http.Get("/v1/stats", route([this](const auto &, auto &res) {
             Store store(opt.db, opt.busy_timeout_ms);
-            send_json(res, 200, to_json(store.stats()));
+            json out = to_json(store.stats());
+            if (generations) {
+                auto g = generations->stats();
+                out["generation"] = {{"capacity", g.capacity},   {"running", g.running},     {"waiting", g.waiting},
+                                     {"completed", g.completed}, {"cancelled", g.cancelled}, {"failed", g.failed},
+                                     {"refused", g.refused},     {"mean_seconds", g.mean_seconds}};
+            }
+            send_json(res, 200, out);
         }));
 
         http.Post("/v1/search", with_body([this](const auto &, auto &res, const Body &body) {
@@ -454,11 +569,13 @@ struct Server::Impl {
         if (format.empty()) format = format_for_path(path).value_or("txt");
         if (format != "txt" && format != "md" && format != "html" && format != "pdf")
             throw HttpError{400, "invalid_field", "'format' must be txt, md, html or pdf"};
+        // Parse and embed first, outside the write lock: a large upload does not hold up the others.
+        PreparedDocument prepared = prepare_document(path, text, format, metadata, opt.chunking, opt.embedder.get());
         std::lock_guard lock(write_mutex);
         Store store(opt.db, opt.busy_timeout_ms);
         bool replaced = store.file_state(path).has_value();
         if (opt.embedder) store.use_encoder({opt.embedder->identity(), opt.embedder_path, opt.embedder->dim()});
-        int64_t id = index_document(store, path, text, format, metadata, opt.chunking, opt.embedder.get());
+        int64_t id = store_document(store, prepared);
         auto doc = store.document(id);
         json out = to_json(*doc);
         out["replaced"] = replaced;
@@ -468,6 +585,12 @@ struct Server::Impl {
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     impl_->opt = std::move(options);
+    auto &o = impl_->opt;
+    if (o.http_threads == 0) o.http_threads = std::max<size_t>(8, o.generation_queue + 4);
+    if (o.decoder && o.http_threads <= o.generation_queue)
+        throw std::invalid_argument("the HTTP workers (" + std::to_string(o.http_threads) +
+                                    ") must outnumber the generation queue (" + std::to_string(o.generation_queue) + ")");
+    if (o.decoder) impl_->generations = std::make_unique<GenerationQueue>(o.decoder, o.generation_queue);
     impl_->retriever = Retriever({impl_->opt.embedder, impl_->opt.reranker});
     // Fail at start, not at the first request, on a bad index file or another encoder's index.
     Store check(impl_->opt.db);
@@ -485,6 +608,9 @@ int Server::bind(const std::string &host, int port) {
 
 bool Server::listen() { return impl_->http.listen_after_bind(); }
 
-void Server::stop() { impl_->http.stop(); }
+void Server::stop() {
+    if (impl_->generations) impl_->generations->cancel_all();  // workers waiting on answers can end
+    impl_->http.stop();
+}
 
 }  // namespace saem

@@ -64,17 +64,28 @@ size_t embed_missing(Store &store, const nn::Embedder &embedder, const std::stri
     return total;
 }
 
+PreparedDocument prepare_document(const std::string &path, std::string_view bytes, const std::string &format,
+                                  const nlohmann::json &metadata, const ChunkOptions &options, const nn::Embedder *embedder,
+                                  int64_t size, int64_t mtime_ns) {
+    LoadedDocument doc = load_document(bytes, format, path);
+    PreparedDocument out;
+    out.input = document_input(doc, path, content_hash(bytes), size ? size : int64_t(bytes.size()), mtime_ns);
+    if (metadata.is_object()) out.input.metadata.update(metadata);
+    ChunkOptions opt = options;
+    if (embedder && !opt.counter) opt.counter = &embedder->token_counter();
+    out.chunks = chunk_document(doc, opt);
+    if (embedder) out.vectors = embed_chunks(*embedder, out.chunks);
+    return out;
+}
+
+int64_t store_document(Store &store, const PreparedDocument &doc) {
+    return store.put_document(doc.input, doc.chunks, doc.vectors);
+}
+
 int64_t index_document(Store &store, const std::string &path, std::string_view bytes, const std::string &format,
                        const nlohmann::json &metadata, const ChunkOptions &options, const nn::Embedder *embedder,
                        int64_t size, int64_t mtime_ns) {
-    LoadedDocument doc = load_document(bytes, format, path);
-    DocumentInput in = document_input(doc, path, content_hash(bytes), size ? size : int64_t(bytes.size()), mtime_ns);
-    if (metadata.is_object()) in.metadata.update(metadata);
-    ChunkOptions opt = options;
-    if (embedder && !opt.counter) opt.counter = &embedder->token_counter();
-    auto chunks = chunk_document(doc, opt);
-    if (!embedder) return store.put_document(in, chunks);
-    return store.put_document(in, chunks, embed_chunks(*embedder, chunks));
+    return store_document(store, prepare_document(path, bytes, format, metadata, options, embedder, size, mtime_ns));
 }
 
 namespace {

@@ -69,8 +69,23 @@ std::string document_text(const LoadedDocument &doc);
 // A 128-bit XXH3 content hash, in hex.
 std::string content_hash(std::string_view bytes);
 
-// Loads, chunks, embeds (when an embedder is given) and stores one document (add or replace by
-// path). Returns the document id.
+// A document parsed, chunked and embedded, ready to be written.
+struct PreparedDocument {
+    DocumentInput input;
+    std::vector<ChunkInput> chunks;
+    std::vector<float> vectors;  // empty without an embedder
+};
+
+// The work of indexing that needs no store (parse, chunk, embed): callers that serialise writes
+// do this outside their write lock. Throws LoadError for input it cannot read.
+PreparedDocument prepare_document(const std::string &path, std::string_view bytes, const std::string &format,
+                                  const nlohmann::json &metadata, const ChunkOptions &options,
+                                  const nn::Embedder *embedder = nullptr, int64_t size = 0, int64_t mtime_ns = 0);
+
+// Writes a prepared document (add, or replace by path) in one transaction. Returns its id.
+int64_t store_document(Store &store, const PreparedDocument &doc);
+
+// prepare_document, then store_document. Returns the document id.
 int64_t index_document(Store &store, const std::string &path, std::string_view bytes, const std::string &format,
                        const nlohmann::json &metadata, const ChunkOptions &options,
                        const nn::Embedder *embedder = nullptr, int64_t size = 0, int64_t mtime_ns = 0);

@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "generator/generator.h"
+#include "generator/queue.h"
 #include "ingest/ingest.h"
 #include "helpers.h"
 #include "nn/gguf_writer.h"
@@ -13,8 +14,15 @@
 
 #include <httplib.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -449,4 +457,224 @@ TEST_CASE("HTTP /v1/ask with a decoder: a generated answer, or server-sent event
     CHECK(nlohmann::json::parse(r->body)["error"]["code"] == "no_generator");
     bare.stop();
     t2.join();
+}
+
+namespace {
+
+// A decoder whose eval() waits while its gate is closed: holds a generation at a known point.
+struct GatedDecoder : Decoder {
+    std::shared_ptr<Decoder> inner;
+    std::mutex m;
+    std::condition_variable cv;
+    bool open = true;
+    int evals = 0;
+    explicit GatedDecoder(std::shared_ptr<Decoder> d) : inner(std::move(d)) {}
+    void set_open(bool o) {
+        std::lock_guard lock(m);
+        open = o;
+        cv.notify_all();
+    }
+    // Waits until eval() has been entered n times.
+    bool wait_evals(int n) {
+        std::unique_lock lock(m);
+        return cv.wait_for(lock, std::chrono::seconds(10), [&] { return evals >= n; });
+    }
+    const Bpe &tokenizer() const override { return inner->tokenizer(); }
+    std::string architecture() const override { return inner->architecture(); }
+    std::string describe() const override { return inner->describe(); }
+    int vocab_size() const override { return inner->vocab_size(); }
+    int context_length() const override { return inner->context_length(); }
+    int n_past() const override { return inner->n_past(); }
+    const float *eval(const int32_t *tokens, size_t n) override {
+        {
+            std::unique_lock lock(m);
+            ++evals;
+            cv.notify_all();
+            cv.wait(lock, [&] { return open; });
+        }
+        return inner->eval(tokens, n);
+    }
+    void truncate(int n) override { inner->truncate(n); }
+};
+
+using namespace std::chrono_literals;
+
+}  // namespace
+
+TEST_CASE("The generation queue: arrival order, a bound, cancelling waiting and running jobs, errors reach the submitter") {
+    std::shared_ptr<Decoder> decoder = Decoder::load(stories().path);
+    saem::GenerationQueue queue(decoder, 2);
+    std::promise<void> release_a;
+    std::shared_future<void> a_released = release_a.get_future().share();
+    bool a_released_yet = false;
+    struct Release {  // a failed check must not leave job a holding the queue's destructor
+        std::promise<void> &p;
+        bool &done;
+        ~Release() {
+            if (!done) p.set_value();
+        }
+    } release_guard{release_a, a_released_yet};
+    std::vector<std::string> order;
+    std::mutex order_mutex;
+    auto record = [&](const std::string &name) {
+        std::lock_guard lock(order_mutex);
+        order.push_back(name);
+    };
+    std::promise<void> a_started;
+    auto a = queue.submit([&](Decoder &, const saem::GenerationQueue::Ticket &) {
+        record("a");
+        a_started.set_value();
+        a_released.wait();
+    });
+    a_started.get_future().wait();
+    auto b = queue.submit([&](Decoder &, const saem::GenerationQueue::Ticket &) { record("b"); });
+    // Full: the running job and one waiting.
+    try {
+        queue.submit([](Decoder &, const saem::GenerationQueue::Ticket &) {});
+        FAIL("a third job was admitted");
+    } catch (const saem::QueueFull &e) {
+        CHECK(e.retry_after_seconds >= 1);
+    }
+    auto st = queue.stats();
+    CHECK(st.running == 1);
+    CHECK(st.waiting == 1);
+    CHECK(st.refused == 1);
+    // A waiting job cancelled leaves at once and frees its place.
+    b->cancel();
+    CHECK(b->wait_for(0ms));
+    CHECK_FALSE(b->ran());
+    auto c = queue.submit([&](Decoder &, const saem::GenerationQueue::Ticket &) { record("c"); });
+    CHECK_FALSE(c->wait_for(50ms));  // a still holds the decoder
+    release_a.set_value();
+    a_released_yet = true;
+    REQUIRE(c->wait_for(10s));
+    CHECK(c->ran());
+    CHECK_NOTHROW(c->rethrow_if_failed());
+    auto d_fails = queue.submit([&](Decoder &, const saem::GenerationQueue::Ticket &) -> void {
+        record("d");
+        throw std::runtime_error("d failed");
+    });
+    REQUIRE(d_fails->wait_for(10s));
+    CHECK_THROWS_WITH(d_fails->rethrow_if_failed(), "d failed");
+    CHECK(order == std::vector<std::string>{"a", "c", "d"});
+    // A running job sees cancel() and stops; cancelling after the end changes nothing.
+    std::promise<void> e_started;
+    auto e = queue.submit([&](Decoder &, const saem::GenerationQueue::Ticket &t) {
+        e_started.set_value();
+        while (!t.cancelled()) std::this_thread::sleep_for(1ms);
+    });
+    e_started.get_future().wait();
+    e->cancel();
+    REQUIRE(e->wait_for(10s));
+    CHECK(e->ran());
+    c->cancel();
+    st = queue.stats();
+    CHECK(st.completed == 2);  // a, c
+    CHECK(st.failed == 1);     // d
+    CHECK(st.cancelled == 2);  // b waiting, e running
+    CHECK(st.running + st.waiting == 0);
+}
+
+TEST_CASE("HTTP generations go through a bounded queue: 429 beyond it, /healthz free, a client that hangs up cancels its answer") {
+    TempDir dir;
+    {
+        saem::Store store(dir / "h.db");
+        std::ostringstream log;
+        saem::index_folder(store, std::string(SAEM_SOURCE_DIR) + "/samples", saem::IndexOptions{}, log);
+    }
+    DecoderOptions dopt;
+    dopt.context = 512;
+    auto gated = std::make_shared<GatedDecoder>(Decoder::load(stories().path, dopt));
+    saem::ServerOptions so;
+    so.db = dir / "h.db";
+    so.decoder = gated;
+    so.max_answer_tokens = 24;
+    so.generation_queue = 2;
+    saem::Server server(so);
+    int port = server.bind("127.0.0.1", 0);
+    REQUIRE(port > 0);
+    std::thread thread([&] { server.listen(); });
+    httplib::Client client("127.0.0.1", port);
+    client.set_read_timeout(10, 0);
+    auto stats = [&] {
+        auto r = client.Get("/v1/stats");
+        REQUIRE(r);
+        return nlohmann::json::parse(r->body)["generation"];
+    };
+    auto wait_stats = [&](const char *field, int value) {
+        for (int i = 0; i < 200; ++i) {
+            if (stats()[field] == value) return true;
+            std::this_thread::sleep_for(25ms);
+        }
+        return false;
+    };
+    const std::string body = R"({"question": "How does BM25 rank documents?", "k": 3})";
+    const std::string stream_body = R"({"question": "How does BM25 rank documents?", "k": 3, "stream": true})";
+    // A request on a socket of its own, which the test can close: a client that hangs up.
+    auto send_raw = [&](const std::string &json_body) {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(uint16_t(port));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0);
+        std::string req = "POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(json_body.size()) + "\r\n\r\n" + json_body;
+        REQUIRE(::send(fd, req.data(), req.size(), 0) == ssize_t(req.size()));
+        return fd;
+    };
+
+    gated->set_open(false);
+    int first = send_raw(body);  // runs, held in the decoder
+    REQUIRE(gated->wait_evals(1));
+    int second = send_raw(stream_body);  // waits in the queue
+    REQUIRE(wait_stats("waiting", 1));
+    auto r = client.Post("/v1/ask", body, "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 429);
+    CHECK(nlohmann::json::parse(r->body)["error"]["code"] == "too_many_requests");
+    CHECK(std::stoi(r->get_header_value("Retry-After")) >= 1);
+    auto started = std::chrono::steady_clock::now();
+    r = client.Get("/healthz");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(std::chrono::steady_clock::now() - started < 2s);
+    r = client.Post("/v1/ask", R"({"question": "How does BM25 rank documents?", "method": "extractive"})", "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+
+    // The waiting client hangs up: its place is free before the decoder is.
+    ::close(second);
+    CHECK(wait_stats("waiting", 0));
+    CHECK(stats()["cancelled"] == 1);
+    // The running one hangs up: its generation stops at the next token instead of running on.
+    ::close(first);
+    std::this_thread::sleep_for(500ms);  // the worker looks every 100 ms
+    gated->set_open(true);
+    CHECK(wait_stats("running", 0));
+    auto st = stats();
+    CHECK(st["cancelled"] == 2);
+    CHECK(st["completed"] == 0);
+
+    // A streaming client that hangs up mid-answer cancels it too.
+    int evals = gated->evals;
+    gated->set_open(false);
+    int streaming = send_raw(stream_body);
+    REQUIRE(gated->wait_evals(evals + 1));
+    ::close(streaming);
+    std::this_thread::sleep_for(500ms);
+    gated->set_open(true);
+    CHECK(wait_stats("running", 0));
+    CHECK(stats()["cancelled"] == 3);
+
+    // The queue serves on.
+    r = client.Post("/v1/ask", body, "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(nlohmann::json::parse(r->body)["method"] == "generated");
+    st = stats();
+    CHECK(st["completed"] == 1);
+    CHECK(st["refused"] == 1);
+    server.stop();
+    thread.join();
 }

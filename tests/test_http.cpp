@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -28,13 +30,14 @@ struct Running {
     std::thread thread;
     int port = 0;
     explicit Running(size_t max_body = 1 << 20, std::vector<std::string> keys = {}, std::vector<std::string> origins = {},
-                     int busy_ms = 5000) {
+                     int busy_ms = 5000, const std::function<void(ServerOptions &)> &more = {}) {
         ServerOptions o;
         o.db = dir / "h.db";
         o.max_body_bytes = max_body;
         o.api_keys = std::move(keys);
         o.cors_origins = std::move(origins);
         o.busy_timeout_ms = busy_ms;
+        if (more) more(o);
         server = std::make_unique<Server>(o);
         port = server->bind("127.0.0.1", 0);
         REQUIRE(port > 0);
@@ -442,4 +445,66 @@ TEST_CASE("a refused request's body is never read as a request; only body routes
                                            "Content-Length: 99999999999\r\n\r\n")) == 413);
     CHECK(status_of(raw_exchange(srv.port, "POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                                            "Content-Length: -1\r\n\r\n")) == 413);
+}
+
+namespace {
+
+// An encoder that holds embed() while its gate is closed: an upload stopped mid-embedding.
+struct GatedEmbedder : TableEmbedder {
+    mutable std::mutex m;
+    mutable std::condition_variable cv;
+    mutable bool open = true;
+    mutable int entered = 0;
+    GatedEmbedder() : TableEmbedder(4, "gated-test-encoder") {}
+    void set_open(bool o) const {
+        std::lock_guard lock(m);
+        open = o;
+        cv.notify_all();
+    }
+    bool wait_entered(int n) const {
+        std::unique_lock lock(m);
+        return cv.wait_for(lock, std::chrono::seconds(10), [&] { return entered >= n; });
+    }
+    void embed(const std::vector<std::string> &texts, float *out) const override {
+        {
+            std::unique_lock lock(m);
+            ++entered;
+            cv.notify_all();
+            cv.wait(lock, [&] { return open; });
+        }
+        TableEmbedder::embed(texts, out);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("an upload being parsed and embedded does not hold the store's write lock") {
+    auto encoder = std::make_shared<GatedEmbedder>();
+    Running srv(1 << 20, {}, {}, 5000, [&](ServerOptions &o) { o.embedder = encoder; });
+    auto c = srv.client();
+    auto r = c.Post("/v1/documents", R"({"path": "old.txt", "text": "An old note about tides."})", "application/json");
+    REQUIRE(r);
+    REQUIRE(r->status == 201);
+    const int64_t old_id = body_of(r)["id"];
+
+    encoder->set_open(false);
+    int entered = encoder->entered;
+    std::thread upload([&] {
+        auto uc = srv.client();
+        auto ur = uc.Post("/v1/documents", R"({"path": "new.txt", "text": "A new note about currents."})", "application/json");
+        REQUIRE(ur);
+        CHECK(ur->status == 201);
+    });
+    REQUIRE(encoder->wait_entered(entered + 1));
+    // While the upload is in its encoder, a delete (a write) goes through.
+    c.set_read_timeout(3, 0);
+    r = c.Delete("/v1/documents/" + std::to_string(old_id));
+    encoder->set_open(true);
+    upload.join();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    r = srv.client().Get("/v1/documents");
+    auto docs = body_of(r)["documents"];
+    REQUIRE(docs.size() == 1);
+    CHECK(docs[0]["path"] == "new.txt");
 }
