@@ -32,9 +32,6 @@ Filter filter_from_json(const nlohmann::json &filter);
 // lambda), "rerank". Throws RequestError (missing_field, invalid_field).
 SearchRequest search_request_from_json(const nlohmann::json &body, const char *text_field, int default_k, int max_k,
                                        size_t max_text = 8192);
-// The deepest nesting of arrays and objects in a JSON text, counted without parsing (and so
-// without recursion): a body can be refused before any parser or copy walks it.
-int json_depth(std::string_view text);
 // What an answer retrieves with, whichever route asked: whole chunks (no snippets) and the
 // question terms' idf, which the extractive answer weighs sentences by.
 SearchRequest for_answers(SearchRequest request);

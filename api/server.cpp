@@ -92,7 +92,7 @@ Body read_body(const httplib::Request &req, httplib::Response &res, const httpli
 }
 
 json parse_body(const std::string &text, int max_depth) {
-    if (int depth = json_depth(text); depth > max_depth)
+    if (int depth = nn::json_depth(text); depth > max_depth)
         throw HttpError{400, "invalid_json", "the request body nests " + std::to_string(depth) + " levels deep; the limit is " +
                                                  std::to_string(max_depth)};
     json body = json::parse(text, nullptr, false);
@@ -544,7 +544,7 @@ struct Server::Impl {
             path = raw.part("path") ? raw.part("path")->content : file->filename;
             if (raw.part("format")) format = raw.part("format")->content;
             if (const auto *m = raw.part("metadata")) {
-                if (json_depth(m->content) > opt.max_json_depth) throw HttpError{400, "invalid_field", "'metadata' nests too deep"};
+                if (nn::json_depth(m->content) > opt.max_json_depth) throw HttpError{400, "invalid_field", "'metadata' nests too deep"};
                 metadata = json::parse(m->content, nullptr, false);
                 if (!metadata.is_object()) throw HttpError{400, "invalid_field", "'metadata' must be a JSON object"};
             }

@@ -52,6 +52,32 @@ struct BertWeights {
     std::vector<Layer> blocks;
 };
 
+// A size a GGUF declares, in lo..hi before it is converted (a double out of int's range converts
+// with undefined behaviour).
+int size_field(const Gguf &g, const std::string &key, int lo, int hi) {
+    double v = g.get_number(key);
+    if (!(v >= lo && v <= hi) || v != double(int64_t(v)))
+        throw ModelError(g.path() + ": " + key + " is " + std::to_string(v) + ", not an integer from " + std::to_string(lo) + " to " +
+                         std::to_string(hi));
+    return int(v);
+}
+
+// The sizes a BERT model declares, checked before they size a buffer or pick a row: a hostile
+// file's may be zero, negative, or larger than its tables. The encoder reads word rows up to
+// the tokenizer's largest id, position rows up to max_tokens (positions), and type row 0.
+void check_bert_sizes(const std::string &where, const BertWeights &w) {
+    auto in = [&](const char *what, int v, int lo, int hi) {
+        if (v < lo || v > hi)
+            throw ModelError(where + ": " + what + " is " + std::to_string(v) + ", outside " + std::to_string(lo) + ".." + std::to_string(hi));
+    };
+    in("the hidden size", w.hidden, 1, 1 << 16);
+    in("the head count", w.heads, 1, w.hidden);
+    if (w.hidden % w.heads) throw ModelError(where + ": the hidden size is not a multiple of the head count");
+    in("the layer count", w.layers, 0, 1000);
+    in("the feed-forward size", w.ffn, 1, 1 << 20);
+    in("the position count", w.positions, 3, 1 << 20);  // [CLS] text [SEP]
+}
+
 Matrix to_matrix(const Tensor &t) {
     int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1, cols = t.shape.back();
     Matrix m(rows, cols);
@@ -232,13 +258,13 @@ std::unique_ptr<Embedder> load_bert_gguf(const std::string &path) {
     if (arch != "bert")
         throw ModelError(path + ": architecture '" + arch + "' is not an encoder saem runs (bert)");
     BertWeights w;
-    w.hidden = int(g.get_number("bert.embedding_length"));
-    w.layers = int(g.get_number("bert.block_count"));
-    w.heads = int(g.get_number("bert.attention.head_count"));
-    w.ffn = int(g.get_number("bert.feed_forward_length"));
-    w.positions = int(g.get_number("bert.context_length"));
+    w.hidden = size_field(g, "bert.embedding_length", 1, 1 << 16);
+    w.layers = size_field(g, "bert.block_count", 0, 1000);
+    w.heads = size_field(g, "bert.attention.head_count", 1, 1 << 16);
+    w.ffn = size_field(g, "bert.feed_forward_length", 1, 1 << 20);
+    w.positions = size_field(g, "bert.context_length", 3, 1 << 20);
     w.eps = float(g.get_number("bert.attention.layer_norm_epsilon", 1e-12));
-    if (w.hidden <= 0 || w.heads <= 0 || w.hidden % w.heads) throw ModelError(path + ": bad bert.embedding_length / head_count");
+    check_bert_sizes(path, w);
     int pooling = int(g.get_number("bert.pooling_type", 1));
     if (pooling != 1 && pooling != 2) throw ModelError(path + ": bert.pooling_type " + std::to_string(pooling) + " (saem: 1 mean, 2 cls)");
     WordPiece tok = WordPiece::from_gguf(g);
@@ -246,6 +272,7 @@ std::unique_ptr<Embedder> load_bert_gguf(const std::string &path) {
     w.word = to_matrix(g.tensor("token_embd.weight", {V, H}));
     w.position = to_matrix(g.tensor("position_embd.weight", {w.positions, H}));
     w.type = to_matrix(g.tensor("token_types.weight", {-1, H}));
+    if (w.type.rows() < 1) throw ModelError(path + ": token_types.weight has no rows");
     w.embed_norm = {to_vector(g.tensor("token_embd_norm.weight", {H})), to_vector(g.tensor("token_embd_norm.bias", {H}))};
     for (int i = 0; i < w.layers; ++i) {
         std::string b = "blk." + std::to_string(i) + ".";
@@ -272,6 +299,7 @@ struct FolderModel {
     std::unique_ptr<BertEncoder> encoder;
     std::unique_ptr<SafeTensors> weights;
     std::string prefix;  // "bert." in task checkpoints
+    int64_t type_rows = 0;  // token type embeddings: a pair (query, passage) needs 2
 };
 FolderModel load_folder(const std::string &folder);
 }  // namespace
@@ -279,23 +307,26 @@ FolderModel load_folder(const std::string &folder);
 std::unique_ptr<Embedder> load_bert_folder(const std::string &folder) { return std::move(load_folder(folder).encoder); }
 
 std::unique_ptr<Reranker> load_reranker(const std::string &path) {
-    if (!fs::is_directory(path)) throw ModelError(path + ": a reranker is a Hugging Face model folder (BertForSequenceClassification)");
-    auto config = read_json(fs::path(path) / "config.json");
-    bool classifier = false;
-    if (config.is_object())
-        for (const auto &a : config.value("architectures", nlohmann::json::array()))
-            classifier |= a.is_string() && a.get<std::string>().find("ForSequenceClassification") != std::string::npos;
-    if (!classifier) throw ModelError(path + ": not a cross-encoder (config.json architectures lacks BertForSequenceClassification)");
-    FolderModel m = load_folder(path);
-    const int64_t H = m.encoder->dim();
-    auto lin = [&](const std::string &name, int64_t out, int64_t in) {
-        return Linear{to_matrix(m.weights->get(name + ".weight", {out, in})), to_vector(m.weights->get(name + ".bias", {out}))};
-    };
-    Linear pooler = lin(m.prefix + "pooler.dense", H, H);
-    Linear head = lin("classifier", 1, H);  // one label: a relevance logit
-    WordPiece tok = WordPiece::load(path);
-    std::string identity = "cross-encoder:" + fs::path(path).filename().string() + ":" + m.encoder->identity();
-    return std::make_unique<BertReranker>(std::move(m.encoder), std::move(tok), std::move(pooler), std::move(head), identity);
+    return with_model_errors(path, [&]() -> std::unique_ptr<Reranker> {
+        if (!fs::is_directory(path)) throw ModelError(path + ": a reranker is a Hugging Face model folder (BertForSequenceClassification)");
+        auto config = read_json(fs::path(path) / "config.json");
+        bool classifier = false;
+        if (config.is_object())
+            for (const auto &a : config.value("architectures", nlohmann::json::array()))
+                classifier |= a.is_string() && a.get<std::string>().find("ForSequenceClassification") != std::string::npos;
+        if (!classifier) throw ModelError(path + ": not a cross-encoder (config.json architectures lacks BertForSequenceClassification)");
+        FolderModel m = load_folder(path);
+        if (m.type_rows < 2) throw ModelError(path + ": a cross-encoder needs 2 token types (query, passage); it has " + std::to_string(m.type_rows));
+        const int64_t H = m.encoder->dim();
+        auto lin = [&](const std::string &name, int64_t out, int64_t in) {
+            return Linear{to_matrix(m.weights->get(name + ".weight", {out, in})), to_vector(m.weights->get(name + ".bias", {out}))};
+        };
+        Linear pooler = lin(m.prefix + "pooler.dense", H, H);
+        Linear head = lin("classifier", 1, H);  // one label: a relevance logit
+        WordPiece tok = WordPiece::load(path);
+        std::string identity = "cross-encoder:" + fs::path(path).filename().string() + ":" + m.encoder->identity();
+        return std::make_unique<BertReranker>(std::move(m.encoder), std::move(tok), std::move(pooler), std::move(head), identity);
+    });
 }
 
 namespace {
@@ -318,13 +349,18 @@ FolderModel load_folder(const std::string &folder) {
     w.ffn = config.value("intermediate_size", 0);
     w.positions = config.value("max_position_embeddings", 512);
     w.eps = config.value("layer_norm_eps", 1e-12f);
-    if (w.hidden <= 0 || w.heads <= 0 || w.hidden % w.heads) throw ModelError(folder + ": bad hidden_size / num_attention_heads");
+    check_bert_sizes(folder + "/config.json", w);
     WordPiece tok = WordPiece::load(folder);
     const int64_t H = w.hidden, I = w.ffn, V = config.value("vocab_size", int64_t(tok.vocab_size()));
+    if (V < int64_t(tok.vocab_size()))
+        throw ModelError(folder + ": vocab_size " + std::to_string(V) + " is smaller than the tokenizer's " +
+                         std::to_string(tok.vocab_size()) + " tokens");
     std::string p = st.find("bert.embeddings.word_embeddings.weight") ? "bert." : "";
     w.word = to_matrix(st.get(p + "embeddings.word_embeddings.weight", {V, H}));
     w.position = to_matrix(st.get(p + "embeddings.position_embeddings.weight", {w.positions, H}));
     w.type = to_matrix(st.get(p + "embeddings.token_type_embeddings.weight", {-1, H}));
+    const int64_t type_rows = w.type.rows();
+    if (type_rows < 1) throw ModelError(folder + ": token_type_embeddings has no rows");
     w.embed_norm = {to_vector(st.get(p + "embeddings.LayerNorm.weight", {H})), to_vector(st.get(p + "embeddings.LayerNorm.bias", {H}))};
     for (int i = 0; i < w.layers; ++i) {
         std::string b = p + "encoder.layer." + std::to_string(i) + ".";
@@ -351,8 +387,9 @@ FolderModel load_folder(const std::string &folder) {
                            (mean ? ":mean" : ":cls") + (normalize ? ":l2" : "");
     size_t max_tokens = size_t(w.positions);
     if (auto sb = read_json(dir / "sentence_bert_config.json"); sb.is_object())  // sentence-transformers' max_seq_length
-        max_tokens = std::min(max_tokens, sb.value("max_seq_length", max_tokens));
+        max_tokens = std::clamp<size_t>(sb.value("max_seq_length", max_tokens), 3, max_tokens);
     FolderModel m;
+    m.type_rows = type_rows;
     m.encoder = std::make_unique<BertEncoder>(std::move(w), std::move(tok), mean, normalize, identity, max_tokens);
     m.weights = std::move(owned);
     m.prefix = p;

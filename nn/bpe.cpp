@@ -356,33 +356,37 @@ Bpe Bpe::from_vocab_merges(const std::string &vocab_json, const std::string &mer
 }
 
 Bpe Bpe::load(const std::string &path) {
-    fs::path p(path);
-    if (fs::is_directory(p)) {
-        if (fs::exists(p / "tokenizer.json")) return from_tokenizer_json((p / "tokenizer.json").string());
-        if (fs::exists(p / "vocab.json") && fs::exists(p / "merges.txt")) {
-            auto config = read_json(p / "tokenizer_config.json");
-            std::string cls = config.is_object() ? config.value("tokenizer_class", "") : "";
-            Pre pre = cls.rfind("Qwen2", 0) == 0 ? Pre::Qwen2 : Pre::Gpt2;
-            return from_vocab_merges((p / "vocab.json").string(), (p / "merges.txt").string(), pre);
+    return with_model_errors(path, [&]() -> Bpe {
+        fs::path p(path);
+        if (fs::is_directory(p)) {
+            if (fs::exists(p / "tokenizer.json")) return from_tokenizer_json((p / "tokenizer.json").string());
+            if (fs::exists(p / "vocab.json") && fs::exists(p / "merges.txt")) {
+                auto config = read_json(p / "tokenizer_config.json");
+                std::string cls = config.is_object() ? config.value("tokenizer_class", "") : "";
+                Pre pre = cls.rfind("Qwen2", 0) == 0 ? Pre::Qwen2 : Pre::Gpt2;
+                return from_vocab_merges((p / "vocab.json").string(), (p / "merges.txt").string(), pre);
+            }
+            throw ModelError(path + ": no tokenizer.json or vocab.json + merges.txt");
         }
-        throw ModelError(path + ": no tokenizer.json or vocab.json + merges.txt");
-    }
-    if (p.extension() == ".gguf") return from_gguf(Gguf(path));
-    return from_tokenizer_json(path);
+        if (p.extension() == ".gguf") return from_gguf(Gguf(path));
+        return from_tokenizer_json(path);
+    });
 }
 
 bool Bpe::is_bpe(const std::string &path) {
-    fs::path p(path);
-    if (fs::is_directory(p)) {
-        if (fs::exists(p / "tokenizer.json")) return is_bpe((p / "tokenizer.json").string());
-        return fs::exists(p / "vocab.json") && fs::exists(p / "merges.txt");
-    }
-    if (p.extension() == ".gguf") {
-        const auto *model = Gguf(path).find("tokenizer.ggml.model");
-        return model && (model->text == "gpt2" || model->text == "llama");
-    }
-    auto j = read_json(p);
-    return j.is_object() && j.contains("model") && j["model"].value("type", "") == "BPE";
+    return with_model_errors(path, [&]() -> bool {
+        fs::path p(path);
+        if (fs::is_directory(p)) {
+            if (fs::exists(p / "tokenizer.json")) return is_bpe((p / "tokenizer.json").string());
+            return fs::exists(p / "vocab.json") && fs::exists(p / "merges.txt");
+        }
+        if (p.extension() == ".gguf") {
+            const auto *model = Gguf(path).find("tokenizer.ggml.model");
+            return model && (model->text == "gpt2" || model->text == "llama");
+        }
+        auto j = read_json(p);
+        return j.is_object() && j.contains("model") && j["model"].value("type", "") == "BPE";
+    });
 }
 
 // ---- encoding -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include "nn/weights.h"
 
 #include <algorithm>
+#include <optional>
 #include <cmath>
 #include <cstring>
 
@@ -27,8 +28,10 @@ std::vector<float> read_floats(const Gguf &g, const std::string &name, int64_t n
 }
 
 void read_common_hparams(const Gguf &g, const std::string &p, DecoderHparams &hp) {
-    auto count = [&](const std::string &key) {
-        double v = g.get_number(p + "." + key);
+    // A count in 1..1e9 before it becomes an int (a double outside int's range converts with
+    // undefined behaviour); fallback when the key is optional and absent.
+    auto count = [&](const std::string &key, std::optional<int> fallback = std::nullopt) {
+        double v = fallback && !g.find(p + "." + key) ? *fallback : g.get_number(p + "." + key);
         if (!(v >= 1 && v <= 1e9)) throw ModelError(g.path() + ": " + p + "." + key + " is " + std::to_string(v));
         return int(v);
     };
@@ -36,10 +39,10 @@ void read_common_hparams(const Gguf &g, const std::string &p, DecoderHparams &hp
     hp.n_layer = count("block_count");
     hp.n_ff = count("feed_forward_length");
     hp.n_head = count("attention.head_count");
-    hp.n_head_kv = int(g.get_number(p + ".attention.head_count_kv", hp.n_head));
+    hp.n_head_kv = count("attention.head_count_kv", hp.n_head);
     hp.n_ctx_train = count("context_length");
-    hp.head_dim = int(g.get_number(p + ".attention.key_length", hp.n_embd / hp.n_head));
-    hp.n_rot = int(g.get_number(p + ".rope.dimension_count", hp.head_dim));
+    hp.head_dim = count("attention.key_length", std::max(1, hp.n_embd / hp.n_head));
+    hp.n_rot = count("rope.dimension_count", hp.head_dim);
     hp.rms_eps = float(g.get_number(p + ".attention.layer_norm_rms_epsilon", 1e-5));
     hp.rope_base = float(g.get_number(p + ".rope.freq_base", 10000.0));
     if (const auto *type = g.find(p + ".rope.scaling.type"); type && type->text == "linear") {
@@ -51,7 +54,7 @@ void read_common_hparams(const Gguf &g, const std::string &p, DecoderHparams &hp
     if (hp.n_head_kv < 1 || hp.n_head % hp.n_head_kv)
         throw ModelError(g.path() + ": " + std::to_string(hp.n_head) + " query heads cannot share " +
                          std::to_string(hp.n_head_kv) + " key/value heads");
-    if (int(g.get_number(p + ".attention.value_length", hp.head_dim)) != hp.head_dim)
+    if (count("attention.value_length", hp.head_dim) != hp.head_dim)
         throw ModelError(g.path() + ": key and value head sizes differ; saem does not run such models");
     if (hp.head_dim < 1 || hp.head_dim > 512)  // attention keeps a head's query on the stack
         throw ModelError(g.path() + ": heads of " + std::to_string(hp.head_dim) + " dimensions are not supported (at most 512)");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "nn/embedder.h"
+#include "nn/text.h"
 #include "nn/weights.h"
 
 #include <nlohmann/json.hpp>
@@ -11,19 +12,44 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace saem::nn {
 
+// Model files' JSON nests a few levels (tokenizer.json: 5); deeper is a hostile file, refused
+// before nlohmann's parser builds it, or an error message dumps it, recursively.
+constexpr int max_model_json_depth = 32;
+
+// Parses a model file's JSON text; ModelError naming where when it is not JSON or nests too deep.
+inline nlohmann::json parse_model_json(std::string_view text, const std::string &where) {
+    if (json_depth(text) > max_model_json_depth) throw ModelError(where + ": JSON nested deeper than " + std::to_string(max_model_json_depth) + " levels");
+    auto j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+    if (j.is_discarded()) throw ModelError(where + ": not valid JSON");
+    return j;
+}
+
 // The parsed JSON file, null when it does not exist; ModelError when it is not JSON.
 inline nlohmann::json read_json(const std::filesystem::path &p) {
-    std::ifstream in(p);
+    std::ifstream in(p, std::ios::binary);
     if (!in) return nullptr;
-    auto j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded()) throw ModelError(p.string() + ": not valid JSON");
-    return j;
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return parse_model_json(text, p.string());
+}
+
+// Runs a loader with nlohmann's type and range errors (a field of the wrong JSON type, say a
+// string where a number belongs) turned into ModelError naming the file: every loader failure is
+// then one error type, with the path in it.
+template <class Load>
+auto with_model_errors(const std::string &path, Load &&load) -> decltype(load()) {
+    try {
+        return load();
+    } catch (const nlohmann::json::exception &e) {
+        throw ModelError(path + ": a field has an unexpected JSON type or value (" + e.what() + ")");
+    }
 }
 
 // t, after checking it exists and has the expected shape (-1: any size in that dimension).

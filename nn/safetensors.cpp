@@ -37,8 +37,8 @@ SafeTensors::SafeTensors(const std::string &path) : file_(path) {
     if (header_size > file_.size() - 8)
         throw ModelError(path + ": header of " + std::to_string(header_size) + " bytes does not fit in a " +
                          std::to_string(file_.size()) + "-byte file: not safetensors, or truncated");
-    auto header = nlohmann::json::parse(file_.data() + 8, file_.data() + 8 + header_size, nullptr, false);
-    if (header.is_discarded() || !header.is_object()) throw ModelError(path + ": header is not a JSON object: not safetensors");
+    auto header = parse_model_json({reinterpret_cast<const char *>(file_.data()) + 8, size_t(header_size)}, path + " (safetensors header)");
+    if (!header.is_object()) throw ModelError(path + ": header is not a JSON object: not safetensors");
     const uint8_t *base = file_.data() + 8 + header_size;
     size_t data_size = file_.size() - 8 - header_size;
     for (const auto &[name, info] : header.items()) {
@@ -48,18 +48,28 @@ SafeTensors::SafeTensors(const std::string &path) : file_(path) {
             throw ModelError(where + ": entry lacks dtype, shape or data_offsets");
         Tensor t;
         t.name = name;
+        if (!info["dtype"].is_string()) throw ModelError(where + ": dtype is not a string");
         std::string dtype = info["dtype"].get<std::string>();
         bool readable = parse_dtype(dtype, t.type);
-        for (const auto &d : info["shape"]) {
-            if (!d.is_number_integer() || d.get<int64_t>() < 0) throw ModelError(where + ": bad shape " + info["shape"].dump());
+        // Each dimension and their product below 2^48, so the byte count cannot wrap and match.
+        const auto &shape = info["shape"];
+        if (!shape.is_array() || shape.size() > 8) throw ModelError(where + ": shape is not an array of up to 8 sizes");
+        uint64_t elements = 1;
+        for (const auto &d : shape) {
+            if (!d.is_number_unsigned() || d.get<uint64_t>() > (uint64_t(1) << 48))
+                throw ModelError(where + ": a shape size is not an integer from 0 to 2^48");
             t.shape.push_back(d.get<int64_t>());
+            uint64_t size = d.get<uint64_t>();
+            if (size && elements > (uint64_t(1) << 48) / size) throw ModelError(where + ": more than 2^48 elements");
+            elements *= size;
         }
         const auto &off = info["data_offsets"];
-        if (!off.is_array() || off.size() != 2) throw ModelError(where + ": bad data_offsets");
+        if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+            throw ModelError(where + ": data_offsets is not two byte offsets");
         uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
         size_t element_size = readable ? dtype_size(t.type) : other_dtype_size(dtype);
         if (!element_size) throw ModelError(where + ": unknown dtype " + dtype);
-        uint64_t expected = uint64_t(t.elements()) * element_size;
+        uint64_t expected = elements * element_size;
         if (end < begin || end - begin != expected)
             throw ModelError(where + ": holds " + std::to_string(end - begin) + " bytes, shape and dtype need " +
                              std::to_string(expected));

@@ -17,6 +17,11 @@ namespace saem::nn {
 // above U+10FFFF are invalid), or npos when the whole text is valid.
 size_t find_invalid_utf8(std::string_view text);
 
+// The deepest nesting of arrays and objects in a JSON text, counted without parsing (and so
+// without recursion): a request body or a model file can be refused before any parser, copy or
+// dump walks it.
+int json_depth(std::string_view text);
+
 // Length in bytes of the UTF-8 sequence that starts with lead byte c (1 for a stray byte).
 inline size_t utf8_length(unsigned char c) {
     return c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 1;

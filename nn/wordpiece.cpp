@@ -3,6 +3,7 @@
 #include "nn/tokenizer.h"
 
 #include "nn/weights.h"
+#include "nn/internal.h"
 
 #include <nlohmann/json.hpp>
 #include <utf8proc.h>
@@ -206,10 +207,9 @@ void WordPiece::index() {
 }
 
 WordPiece WordPiece::from_tokenizer_json(const std::string &path) {
-    std::ifstream in(path);
-    if (!in) throw ModelError(path + ": cannot read");
-    auto j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.contains("model")) throw ModelError(path + ": not a tokenizer.json (no \"model\")");
+    auto j = read_json(path);
+    if (j.is_null()) throw ModelError(path + ": cannot read");
+    if (!j.is_object() || !j.contains("model")) throw ModelError(path + ": not a tokenizer.json (no \"model\")");
     const auto &model = j["model"];
     std::string type = model.value("type", "");
     if (type != "WordPiece")
@@ -219,8 +219,10 @@ WordPiece WordPiece::from_tokenizer_json(const std::string &path) {
     if (!vocab.is_object() || vocab.empty()) throw ModelError(path + ": model.vocab is missing or empty");
     wp.tokens_.resize(vocab.size());
     for (const auto &[tok, id] : vocab.items()) {
+        if (!id.is_number_integer() || id.get<int64_t>() < 0 || uint64_t(id.get<int64_t>()) >= wp.tokens_.size())
+            throw ModelError(path + ": token id " + id.dump() + " of '" + tok + "' is not an integer from 0 to " +
+                             std::to_string(wp.tokens_.size() - 1));
         int64_t i = id.get<int64_t>();
-        if (i < 0 || size_t(i) >= wp.tokens_.size()) throw ModelError(path + ": token id " + std::to_string(i) + " out of range");
         wp.tokens_[size_t(i)] = tok;
     }
     wp.prefix_ = model.value("continuing_subword_prefix", "##");
@@ -277,22 +279,20 @@ WordPiece WordPiece::from_gguf(const Gguf &g) {
 }
 
 WordPiece WordPiece::load(const std::string &path) {
-    namespace fs = std::filesystem;
-    if (fs::is_directory(path)) {
-        if (fs::exists(fs::path(path) / "tokenizer.json")) return from_tokenizer_json((fs::path(path) / "tokenizer.json").string());
-        if (fs::exists(fs::path(path) / "vocab.txt")) {
-            bool lower = true;
-            std::ifstream cfg(fs::path(path) / "tokenizer_config.json");
-            if (cfg) {
-                auto j = nlohmann::json::parse(cfg, nullptr, false);
-                if (j.is_object()) lower = j.value("do_lower_case", true);
+    return with_model_errors(path, [&]() -> WordPiece {
+        namespace fs = std::filesystem;
+        if (fs::is_directory(path)) {
+            if (fs::exists(fs::path(path) / "tokenizer.json")) return from_tokenizer_json((fs::path(path) / "tokenizer.json").string());
+            if (fs::exists(fs::path(path) / "vocab.txt")) {
+                bool lower = true;
+                if (auto j = read_json(fs::path(path) / "tokenizer_config.json"); j.is_object()) lower = j.value("do_lower_case", true);
+                return from_vocab_txt((fs::path(path) / "vocab.txt").string(), lower);
             }
-            return from_vocab_txt((fs::path(path) / "vocab.txt").string(), lower);
+            throw ModelError(path + ": no tokenizer.json or vocab.txt in this folder");
         }
-        throw ModelError(path + ": no tokenizer.json or vocab.txt in this folder");
-    }
-    if (fs::path(path).extension() == ".txt") return from_vocab_txt(path, true);
-    return from_tokenizer_json(path);
+        if (fs::path(path).extension() == ".txt") return from_vocab_txt(path, true);
+        return from_tokenizer_json(path);
+    });
 }
 
 }  // namespace saem::nn

@@ -129,3 +129,103 @@ TEST_CASE("broken model files fail with a message naming the file and what is wr
     write_bytes(dir.path / "st" / "model.safetensors", st.substr(0, st.size() - 1000));
     CHECK_THROWS_WITH_AS(load_embedder(dir / "st"), doctest::Contains("truncated file"), ModelError);
 }
+
+namespace {
+
+// The sentence-transformers folder with one file changed by edit (a fresh copy each time).
+struct EditedFolder {
+    TempDir dir;
+    fs::path path = dir.path / "model";
+    EditedFolder() {
+        fs::copy(models().base + "-st", path, fs::copy_options::recursive);
+        for (const auto &f : fs::recursive_directory_iterator(path)) fs::permissions(f.path(), fs::perms::owner_write, fs::perm_options::add);
+    }
+    nlohmann::json json_of(const std::string &file) const { return nlohmann::json::parse(read_bytes(path / file)); }
+    void put(const std::string &file, const std::string &bytes) const { write_bytes(path / file, bytes); }
+    // The safetensors header, edited, in front of the same data; extra JSON text is put before
+    // its closing brace.
+    void edit_safetensors_header(const std::function<void(nlohmann::json &)> &edit, const std::string &extra = {}) const {
+        std::string st = read_bytes(path / "model.safetensors");
+        uint64_t n;
+        std::memcpy(&n, st.data(), 8);
+        auto header = nlohmann::json::parse(st.substr(8, n));
+        edit(header);
+        std::string h = header.dump();
+        if (!extra.empty()) h = h.substr(0, h.size() - 1) + ", " + extra + "}";
+        uint64_t hn = h.size();
+        put("model.safetensors", std::string(reinterpret_cast<const char *>(&hn), 8) + h + st.substr(8 + n));
+    }
+};
+
+std::string nested(int depth) { return std::string(size_t(depth), '[') + std::string(size_t(depth), ']'); }
+
+}  // namespace
+
+TEST_CASE("hostile model folders: every size, shape and id is checked before use") {
+    struct Case {
+        const char *what;
+        std::function<void(const EditedFolder &)> edit;
+        const char *expect;
+    };
+    auto config = [](std::function<void(nlohmann::json &)> f) {
+        return [f](const EditedFolder &m) {
+            auto j = m.json_of("config.json");
+            f(j);
+            m.put("config.json", j.dump());
+        };
+    };
+    const Case cases[] = {
+        {"a size of the wrong JSON type", config([](auto &j) { j["hidden_size"] = "384"; }), "unexpected JSON type"},
+        {"a word table smaller than the vocabulary", config([](auto &j) { j["vocab_size"] = 100; }), "smaller than the tokenizer's"},
+        {"no room for [CLS] and [SEP]", config([](auto &j) { j["max_position_embeddings"] = 1; }), "position count is 1"},
+        {"no attention heads", config([](auto &j) { j["num_attention_heads"] = 0; }), "head count is 0"},
+        {"a negative layer count", config([](auto &j) { j["num_hidden_layers"] = -3; }), "layer count is -3"},
+        {"config.json nested 100,000 deep",
+         [](const EditedFolder &m) { m.put("config.json", R"({"model_type": "bert", "x": )" + nested(100000) + "}"); }, "nested deeper"},
+        {"tokenizer.json nested 100,000 deep",
+         [](const EditedFolder &m) { m.put("tokenizer.json", R"({"model": )" + nested(100000) + "}"); }, "nested deeper"},
+        {"a negative token id",
+         [](const EditedFolder &m) {
+             auto j = m.json_of("tokenizer.json");
+             j["model"]["vocab"]["the"] = -5;
+             m.put("tokenizer.json", j.dump());
+         },
+         "token id -5 of 'the'"},
+        {"a token id that is text",
+         [](const EditedFolder &m) {
+             auto j = m.json_of("tokenizer.json");
+             j["model"]["vocab"]["the"] = "7";
+             m.put("tokenizer.json", j.dump());
+         },
+         "is not an integer"},
+        {"a shape whose element count wraps 64 bits",
+         [](const EditedFolder &m) {
+             m.edit_safetensors_header([](auto &h) { h["embeddings.word_embeddings.weight"]["shape"] = {uint64_t(1) << 40, uint64_t(1) << 40}; });
+         },
+         "more than 2^48 elements"},
+        {"a negative shape size",
+         [](const EditedFolder &m) { m.edit_safetensors_header([](auto &h) { h["embeddings.word_embeddings.weight"]["shape"] = {-1, 384}; }); },
+         "not an integer from 0 to 2^48"},
+        {"a dtype that is a number",
+         [](const EditedFolder &m) { m.edit_safetensors_header([](auto &h) { h["embeddings.word_embeddings.weight"]["dtype"] = 5; }); },
+         "dtype is not a string"},
+        {"data offsets that are text",
+         [](const EditedFolder &m) { m.edit_safetensors_header([](auto &h) { h["embeddings.word_embeddings.weight"]["data_offsets"] = {"0", "8"}; }); },
+         "data_offsets is not two byte offsets"},
+        {"a safetensors header nested 100,000 deep",
+         [](const EditedFolder &m) { m.edit_safetensors_header([](auto &) {}, R"("deep": )" + nested(100000)); },
+         "nested deeper"},
+    };
+    for (const auto &c : cases) {
+        std::string what = c.what;
+        CAPTURE(what);
+        EditedFolder m;
+        c.edit(m);
+        try {
+            load_embedder(m.path.string());
+            FAIL("loaded");
+        } catch (const ModelError &e) {
+            CHECK_MESSAGE(std::string(e.what()).find(c.expect) != std::string::npos, std::string(e.what()));
+        }
+    }
+}
