@@ -351,6 +351,7 @@ FolderModel load_folder(const std::string &folder) {
     w.eps = config.value("layer_norm_eps", 1e-12f);
     check_bert_sizes(folder + "/config.json", w);
     WordPiece tok = WordPiece::load(folder);
+    if (tok.cls_id() < 0 || tok.sep_id() < 0) throw ModelError(folder + ": the vocabulary lacks [CLS] or [SEP], which every input holds");
     const int64_t H = w.hidden, I = w.ffn, V = config.value("vocab_size", int64_t(tok.vocab_size()));
     if (V < int64_t(tok.vocab_size()))
         throw ModelError(folder + ": vocab_size " + std::to_string(V) + " is smaller than the tokenizer's " +

@@ -178,7 +178,9 @@ Bpe Bpe::from_gguf(const Gguf &g) {
     const size_t n = b.tokens_.size();
     if (const auto *types = g.find("tokenizer.ggml.token_type")) {
         if (types->numbers.size() != n) throw ModelError(g.path() + ": token_type has " + std::to_string(types->numbers.size()) + " entries for " + std::to_string(n) + " tokens");
-        for (double t : types->numbers) b.types_.push_back(uint8_t(t));
+        for (double t : types->numbers) b.types_.push_back(t >= 0 && t <= 6 ? uint8_t(t) : 0);  // 0: undefined
+    } else {
+        b.types_.assign(n, 1);  // all normal
     }
     if (const auto *scores = g.find("tokenizer.ggml.scores")) {
         if (scores->numbers.size() != n) throw ModelError(g.path() + ": scores has " + std::to_string(scores->numbers.size()) + " entries for " + std::to_string(n) + " tokens");
@@ -192,15 +194,13 @@ Bpe Bpe::from_gguf(const Gguf &g) {
         b.pre_ = Pre::None;
         b.add_space_prefix_ = g.get_number("tokenizer.ggml.add_space_prefix", 1) != 0;
     }
-    auto id = [&](const char *key) { return int32_t(g.get_number(key, -1)); };
+    auto id = [&](const char *key) { return gguf_token_id(g, key, -1, n); };
     b.bos_id_ = id("tokenizer.ggml.bos_token_id");
     b.eos_id_ = id("tokenizer.ggml.eos_token_id");
     b.eot_id_ = id("tokenizer.ggml.eot_token_id");
     b.unk_id_ = id("tokenizer.ggml.unknown_token_id");
     b.add_bos_ = g.get_number("tokenizer.ggml.add_bos_token", b.kind_ == Kind::SentencePiece ? 1 : 0) != 0;
     if (const auto *t = g.find("tokenizer.chat_template")) b.chat_template_ = t->text;
-    for (int32_t *special : {&b.bos_id_, &b.eos_id_, &b.eot_id_, &b.unk_id_})
-        if (*special >= int32_t(n)) throw ModelError(g.path() + ": special token id " + std::to_string(*special) + " is outside the vocabulary");
     b.index();
     b.find_end_tokens();
     if (b.kind_ == Kind::ByteLevel) {

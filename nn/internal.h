@@ -52,6 +52,16 @@ auto with_model_errors(const std::string &path, Load &&load) -> decltype(load())
     }
 }
 
+// A token id a GGUF names (tokenizer.ggml.bos_token_id, ...): fallback when absent, else an
+// integer from -1 (none) to vocab - 1; ModelError otherwise, before it can index a table.
+inline int32_t gguf_token_id(const Gguf &g, const std::string &key, int32_t fallback, size_t vocab) {
+    if (!g.find(key)) return fallback;
+    double v = g.get_number(key);
+    if (!(v >= -1 && v < double(vocab)) || v != double(int64_t(v)))
+        throw ModelError(g.path() + ": " + key + " is " + std::to_string(v) + ", not a token id below " + std::to_string(vocab));
+    return int32_t(v);
+}
+
 // t, after checking it exists and has the expected shape (-1: any size in that dimension).
 const Tensor &checked_tensor(const std::string &file, const std::string &name, const Tensor *t,
                              const std::vector<int64_t> &shape);

@@ -2,6 +2,10 @@
 // set lives in kernels_avx2.cpp, compiled for that ISA alone.
 #include "nn/kernels.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include "nn/blocks.h"
 
 #include <algorithm>
@@ -13,6 +17,13 @@
 namespace saem::nn {
 
 namespace {
+
+// A float to a quant in lo..hi. NaN (a model file's NaN weights reach the activations) becomes 0
+// rather than the undefined behaviour of converting it; infinities are clamped.
+inline int to_quant(float v, int lo, int hi) {
+    if (!(v == v)) return 0;
+    return int(std::nearbyint(std::clamp(v, float(lo), float(hi))));
+}
 
 float dot_f32(int64_t n, const void *w, const void *a) {
     const float *x = static_cast<const float *>(w), *y = static_cast<const float *>(a);
@@ -192,7 +203,7 @@ void quantize_act(ActFormat f, const float *x, int64_t n, void *out) {
             for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b + j]));
             float id = amax != 0 ? 127.0f / amax : 0.0f;
             d[b / 32] = fp16_to_fp32(fp32_to_fp16(amax / 127.0f));
-            for (int j = 0; j < 32; ++j) q[b + j] = int8_t(std::nearbyint(x[b + j] * id));
+            for (int j = 0; j < 32; ++j) q[b + j] = int8_t(to_quant(x[b + j] * id, -127, 127));
         }
         return;
     }
@@ -207,7 +218,7 @@ void quantize_act(ActFormat f, const float *x, int64_t n, void *out) {
                 continue;
             }
             float iscale = -127.0f / max;
-            for (int j = 0; j < 256; ++j) o->qs[j] = int8_t(std::min(127, int(std::nearbyint(iscale * x[b + j]))));
+            for (int j = 0; j < 256; ++j) o->qs[j] = int8_t(to_quant(iscale * x[b + j], -128, 127));
             for (int j = 0; j < 16; ++j) {
                 int s = 0;
                 for (int l = 0; l < 16; ++l) s += o->qs[16 * j + l];
@@ -222,14 +233,23 @@ void quantize_act(ActFormat f, const float *x, int64_t n, void *out) {
 
 const KernelSet &portable_kernels() { return portable; }
 
+bool cpu_runs_avx2_kernels() {
+#if defined(__x86_64__) || defined(__i386__)
+    // F16C from CPUID (leaf 1, ECX bit 29): clang 16's __builtin_cpu_supports does not know it.
+    unsigned a, b, c, d;
+    bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+    return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
 const KernelSet &kernels() {
     static const KernelSet *chosen = [] {
         const char *env = std::getenv("SAEM_KERNELS");
         if (env && std::string_view(env) == "portable") return &portable;
 #if defined(__x86_64__) || defined(__i386__)
-        if (avx2_kernels() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-            __builtin_cpu_supports("f16c"))
-            return avx2_kernels();
+        if (avx2_kernels() && cpu_runs_avx2_kernels()) return avx2_kernels();
 #endif
         return &portable;
     }();

@@ -71,6 +71,7 @@ const TypeKernels &kernels_for(const KernelSet &k, DType weight);
 
 const KernelSet &portable_kernels();
 const KernelSet *avx2_kernels();  // null when not compiled in
+bool cpu_runs_avx2_kernels();      // this CPU has AVX2, FMA and F16C
 
 struct MatmulTarget {
     const Tensor *w;

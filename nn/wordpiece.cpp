@@ -270,11 +270,15 @@ WordPiece WordPiece::from_gguf(const Gguf &g) {
         else wp.tokens_.push_back("##" + t);
     }
     wp.index();
-    auto id = [&](const char *key, int32_t fallback) { return int32_t(g.get_number(key, fallback)); };
+    const size_t n = wp.tokens_.size();
+    auto id = [&](const char *key, int32_t fallback) { return gguf_token_id(g, key, fallback, n); };
     wp.unk_id_ = id("tokenizer.ggml.unknown_token_id", wp.unk_id_);
     wp.cls_id_ = id("tokenizer.ggml.cls_token_id", id("tokenizer.ggml.bos_token_id", wp.cls_id_));
     wp.sep_id_ = id("tokenizer.ggml.seperator_token_id", id("tokenizer.ggml.eos_token_id", wp.sep_id_));
-    wp.pad_id_ = id("tokenizer.ggml.padding_token_id", wp.pad_id_);
+    wp.pad_id_ = std::max(0, id("tokenizer.ggml.padding_token_id", wp.pad_id_));
+    // Every encoding holds [CLS] and [SEP], and words not in the vocabulary become [UNK].
+    if (wp.unk_id_ < 0 || wp.cls_id_ < 0 || wp.sep_id_ < 0)
+        throw ModelError(g.path() + ": the vocabulary lacks [UNK], [CLS] or [SEP] (or their token ids)");
     return wp;
 }
 

@@ -79,7 +79,7 @@ TEST_CASE("Kernels equal a float reference on every weight type, AVX2 and portab
     std::normal_distribution<float> normal(0, 1);
     const int64_t n = 512, rows = 3, tokens = 4;
     std::vector<const KernelSet *> sets = {&portable_kernels()};
-    if (avx2_kernels() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    if (avx2_kernels() && cpu_runs_avx2_kernels())
         sets.push_back(avx2_kernels());
     MESSAGE("kernel sets: " << sets.size() << " (chosen: " << std::string(kernels().isa) << ")");
     for (DType type : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q6_K}) {

@@ -1,0 +1,46 @@
+// GGUF files: the header, metadata and tensor table, then what the loaders build from them (a
+// WordPiece or BPE vocabulary, a decoder, a BERT encoder) and a dequantised row of each tensor.
+#include "fuzz.h"
+#include "nn/decoder.h"
+#include "nn/embedder.h"
+#include "nn/tokenizer.h"
+#include "nn/weights.h"
+
+#include <vector>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    using namespace saem::nn;
+    const std::string path = fuzz::as_file(fuzz::bytes(data, size), ".gguf");
+    try {
+        Gguf g(path);
+        for (const auto &t : g.tensors()) {
+            std::vector<float> row(size_t(t.shape.empty() ? 1 : t.shape.back()));
+            if (row.size() <= (1u << 20)) dequantize_row(t, 0, row.data());
+        }
+    } catch (const std::exception &) {
+        return 0;
+    }
+    try {
+        Bpe::from_gguf(Gguf(path));
+    } catch (const std::exception &) {
+    }
+    try {
+        WordPiece::from_gguf(Gguf(path));
+    } catch (const std::exception &) {
+    }
+    try {
+        DecoderOptions o;
+        o.context = 64;
+        auto d = Decoder::load(path, o);
+        int32_t token = 0;
+        d->eval(&token, 1);
+    } catch (const std::exception &) {
+    }
+    try {
+        auto e = load_embedder(path);
+        std::vector<float> out(size_t(e->dim()));
+        e->embed({"a fuzzed encoder"}, out.data());
+    } catch (const std::exception &) {
+    }
+    return 0;
+}
