@@ -99,7 +99,10 @@ public:
     int bind(const std::string &host, int port);
     // Serves until stop() is called.
     bool listen();
+    // Ends listen(): refuses new generated answers, cancels those under way, and stops the HTTP
+    // server. Has no effect on a server not yet listening (see running()).
     void stop();
+    bool running() const;  // listen() is serving
 
 private:
     struct Impl;

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <pthread.h>
 #include <thread>
@@ -250,17 +252,25 @@ int cmd_serve(const Args &a) {
     saem::Server server(so);
     int bound = server.bind(host, port);
     if (bound < 0) throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port));
+    // The first signal stops the server (once it is listening: cpp-httplib ignores a stop before
+    // that); a second one, during a slow stop, exits at once.
+    std::atomic<bool> listen_ended{false};
     std::thread stopper([&] {
         int signal = 0;
         sigwait(&stop_signals, &signal);
-        server.stop();
+        if (listen_ended) return;
+        while (!server.running() && !listen_ended) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (!listen_ended) server.stop();
+        sigwait(&stop_signals, &signal);
+        if (!listen_ended) std::_Exit(128 + signal);
     });
     std::cerr << "saem serving " << so.db << " on http://" << host << ":" << bound << std::endl;
     if (so.api_keys.empty() && host != "127.0.0.1" && host != "localhost" && host != "::1")
         std::cerr << "saem: warning: listening on " << host << " without an API key: anyone who can reach it can read and "
                      "change the index (--api-key-file FILE or SAEM_API_KEY)\n";
     server.listen();
-    pthread_kill(stopper.native_handle(), SIGTERM);  // listen() ended on its own: release the waiter
+    listen_ended = true;
+    pthread_kill(stopper.native_handle(), SIGTERM);  // release the waiter, whichever sigwait it is in
     stopper.join();
     return 0;
 }

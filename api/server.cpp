@@ -124,7 +124,7 @@ int connection_socket(const httplib::Request &req) {
         std::string ph, lh;
         int pp = 0, lp = 0;
         if (numeric(peer, pl, ph, pp) && numeric(local, ll, lh, lp) && pp == req.remote_port && ph == req.remote_addr &&
-            lp == req.local_port)
+            lp == req.local_port && lh == req.local_addr)
             return fd;
     }
     return -1;
@@ -132,6 +132,8 @@ int connection_socket(const httplib::Request &req) {
 
 // True once the client has closed its end (or the connection failed). A client sends its whole
 // request before waiting for the answer, so readable data other than end-of-stream is left alone.
+// A client that only shuts down its sending side after the request looks the same as one that
+// left (TCP cannot tell them apart without writing), and counts as gone.
 bool client_gone(int fd) {
     if (fd < 0) return false;
     pollfd p{fd, POLLIN | POLLRDHUP, 0};
@@ -203,6 +205,10 @@ struct Server::Impl {
             } catch (const QueueFull &e) {
                 send_error(res, 429, "too_many_requests", e.what());
                 res.set_header("Retry-After", std::to_string(e.retry_after_seconds));
+            } catch (const QueueClosed &e) {
+                send_error(res, 503, "shutting_down", e.what());
+            } catch (const GenerationCancelled &e) {
+                send_error(res, 503, "shutting_down", e.what());
             } catch (const StoreBusy &e) {
                 send_error(res, 503, "busy", std::string("the index is busy, try again: ") + e.what());
                 res.set_header("Retry-After", "1");
@@ -351,6 +357,7 @@ struct Server::Impl {
         sampling.seed = uint64_t(bounded_int(body, "seed", 0, 0, 2147483647));
         const bool stream = optional_bool(body, "stream", false);
         if (stream && method != "generated") throw HttpError{400, "invalid_field", "'stream' needs a generated answer"};
+        if (method == "generated") generations->check_room();  // a full queue refuses before retrieval is paid for
         Retrieved retrieved;
         {
             Store store(opt.db, opt.busy_timeout_ms);
@@ -369,11 +376,15 @@ struct Server::Impl {
         auto sources = std::make_shared<const Retrieved>(std::move(retrieved));
         auto out = std::make_shared<AnswerStream>();
         auto ticket = generations->submit([out, sources, question, go, stream](nn::Decoder &decoder, const GenerationQueue::Ticket &t) {
-            out->finish(answer_generated(decoder, question, *sources, go, [&](std::string_view piece) {
-                if (t.cancelled()) return false;
+            GeneratedAnswerOptions options = go;
+            options.generation.cancel = &t.cancel_flag();
+            Answer a = answer_generated(decoder, question, *sources, options, [&](std::string_view piece) {
                 if (stream) out->push(std::string(piece));
-                return true;
-            }));
+                return !t.cancelled();
+            });
+            // A cancelled answer is not passed off as a whole one.
+            if (t.cancelled()) throw GenerationCancelled("the answer was cancelled: the server is stopping");
+            out->finish(std::move(a));
         });
         auto to_response = [question, mode = sources->mode](const Answer &a) {
             json j = to_json(a);
@@ -385,7 +396,8 @@ struct Server::Impl {
             while (!ticket->wait_for(std::chrono::milliseconds(100)))
                 if (client_gone(socket)) {
                     ticket->cancel();
-                    return;  // no one to answer
+                    res.set_header("Connection", "close");
+                    throw HttpError{503, "cancelled", "the client closed the connection; its answer was cancelled"};
                 }
             ticket->rethrow_if_failed();
             if (!out->answer) throw HttpError{503, "shutting_down", "the server stopped before the answer was generated"};
@@ -417,8 +429,10 @@ struct Server::Impl {
                     if (!out->answer) throw std::runtime_error("the server stopped before the answer was generated");
                     event("done", to_response(*out->answer));
                 } catch (const std::exception &e) {
-                    event("error", {{"error", {{"code", dynamic_cast<const nn::ContextError *>(&e) ? "context_exceeded" : "internal"},
-                                               {"message", e.what()}}}});
+                    const char *code = dynamic_cast<const nn::ContextError *>(&e)       ? "context_exceeded"
+                                       : dynamic_cast<const GenerationCancelled *>(&e) ? "shutting_down"
+                                                                                        : "internal";
+                    event("error", {{"error", {{"code", code}, {"message", e.what()}}}});
                 }
                 sink.done();
                 return true;
@@ -609,8 +623,12 @@ int Server::bind(const std::string &host, int port) {
 bool Server::listen() { return impl_->http.listen_after_bind(); }
 
 void Server::stop() {
-    if (impl_->generations) impl_->generations->cancel_all();  // workers waiting on answers can end
+    // No new answers, and those under way end at their next token: the workers waiting on them
+    // return, so the HTTP server's shutdown (which joins its workers) is not held up.
+    if (impl_->generations) impl_->generations->close();
     impl_->http.stop();
 }
+
+bool Server::running() const { return impl_->http.is_running(); }
 
 }  // namespace saem

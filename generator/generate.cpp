@@ -112,6 +112,11 @@ Generation generate(nn::Decoder &decoder, const std::vector<int32_t> &prompt, co
                                std::to_string(decoder.context_length()) + " (use a shorter prompt or a larger --context)");
     Generation g;
     g.prompt_tokens = int(prompt.size());
+    auto cancelled = [&] { return options.cancel && options.cancel->load(std::memory_order_relaxed); };
+    if (cancelled()) {
+        g.stop_reason = "cancelled";
+        return g;
+    }
     decoder.truncate(0);
     auto t0 = Clock::now();
     const float *logits = decoder.eval(prompt.data(), prompt.size());
@@ -132,6 +137,10 @@ Generation generate(nn::Decoder &decoder, const std::vector<int32_t> &prompt, co
     };
     g.stop_reason = "length";
     for (int step = 0; step < options.max_tokens; ++step) {
+        if (cancelled()) {
+            g.stop_reason = "cancelled";
+            break;
+        }
         int32_t token = sampler.sample(logits, vocab, history);
         if (on_step) on_step(token, logits);
         if (bpe.ends_generation(token)) {

@@ -12,6 +12,7 @@
 #include "nn/tokenizer.h"
 #include "retrieval/hit.h"
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -69,6 +70,9 @@ struct GenerateOptions {
     SamplingOptions sampling;
     int max_tokens = 256;
     std::vector<std::string> stop;  // generation ends before the first occurrence of any of these
+    // When set, read before the prompt is run and before every step: true ends the generation with
+    // stop_reason "cancelled" (another thread sets it: a client that left, a server stopping).
+    const std::atomic<bool> *cancel = nullptr;
 };
 
 struct Generation {

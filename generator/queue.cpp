@@ -66,8 +66,12 @@ GenerationQueue::GenerationQueue(std::shared_ptr<nn::Decoder> decoder, size_t ca
             lock.unlock();
             auto start = std::chrono::steady_clock::now();
             std::exception_ptr error;
+            bool cancelled_job = false;
             try {
                 job(*decoder, *ticket);
+            } catch (const GenerationCancelled &) {
+                error = std::current_exception();
+                cancelled_job = true;
             } catch (...) {
                 error = std::current_exception();
             }
@@ -79,8 +83,8 @@ GenerationQueue::GenerationQueue(std::shared_ptr<nn::Decoder> decoder, size_t ca
             core->running.reset();
             core->total_seconds += seconds;
             ++core->ran;
-            if (error) ++core->stats.failed;
-            else if (ticket->cancelled_) ++core->stats.cancelled;
+            if (cancelled_job || (!error && ticket->cancelled_)) ++core->stats.cancelled;
+            else if (error) ++core->stats.failed;
             else ++core->stats.completed;
             core->ended.notify_all();
         }
@@ -88,6 +92,42 @@ GenerationQueue::GenerationQueue(std::shared_ptr<nn::Decoder> decoder, size_t ca
 }
 
 GenerationQueue::~GenerationQueue() {
+    close();
+    thread_.join();
+}
+
+namespace {
+// Under the core's lock: throws when a job would not be admitted now.
+template <class Core>
+void refuse_if_full(Core &core) {
+    if (core.stopping) throw QueueClosed("the server is stopping");
+    size_t admitted = core.waiting.size() + (core.running ? 1 : 0);
+    if (admitted < core.stats.capacity) return;
+    ++core.stats.refused;
+    double mean = core.ran ? core.total_seconds / double(core.ran) : 1.0;
+    int retry = int(std::clamp(std::ceil(mean * double(admitted)), 1.0, 3600.0));
+    throw QueueFull("the server has " + std::to_string(admitted) + " answers generating or waiting, its limit; try again", retry);
+}
+}  // namespace
+
+void GenerationQueue::check_room() {
+    std::lock_guard lock(core_->mutex);
+    refuse_if_full(*core_);
+}
+
+std::shared_ptr<GenerationQueue::Ticket> GenerationQueue::submit(Job job) {
+    auto ticket = std::make_shared<Ticket>();
+    ticket->core_ = core_;
+    ticket->job_ = std::move(job);
+    std::lock_guard lock(core_->mutex);
+    refuse_if_full(*core_);
+    core_->waiting.push_back(ticket);
+    core_->work.notify_one();
+    return ticket;
+}
+
+void GenerationQueue::close() {
+    std::shared_ptr<Ticket> running;
     {
         std::lock_guard lock(core_->mutex);
         core_->stopping = true;
@@ -102,34 +142,6 @@ GenerationQueue::~GenerationQueue() {
         core_->ended.notify_all();
     }
     core_->work.notify_all();
-    thread_.join();
-}
-
-std::shared_ptr<GenerationQueue::Ticket> GenerationQueue::submit(Job job) {
-    auto ticket = std::make_shared<Ticket>();
-    ticket->core_ = core_;
-    ticket->job_ = std::move(job);
-    std::lock_guard lock(core_->mutex);
-    size_t admitted = core_->waiting.size() + (core_->running ? 1 : 0);
-    if (core_->stopping || admitted >= core_->stats.capacity) {
-        ++core_->stats.refused;
-        double mean = core_->ran ? core_->total_seconds / double(core_->ran) : 1.0;
-        int retry = int(std::clamp(std::ceil(mean * double(admitted)), 1.0, 3600.0));
-        throw QueueFull("the server is generating " + std::to_string(admitted) + " answers already (its limit); try again", retry);
-    }
-    core_->waiting.push_back(ticket);
-    core_->work.notify_one();
-    return ticket;
-}
-
-void GenerationQueue::cancel_all() {
-    std::vector<std::shared_ptr<Ticket>> tickets;
-    {
-        std::lock_guard lock(core_->mutex);
-        tickets.assign(core_->waiting.begin(), core_->waiting.end());
-        if (core_->running) tickets.push_back(core_->running);
-    }
-    for (auto &t : tickets) t->cancel();
 }
 
 GenerationQueue::Stats GenerationQueue::stats() const {

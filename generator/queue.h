@@ -36,6 +36,17 @@ struct QueueFull : std::runtime_error {
     QueueFull(const std::string &what, int retry_after) : std::runtime_error(what), retry_after_seconds(retry_after) {}
 };
 
+// submit() after close(): the server is stopping.
+struct QueueClosed : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Thrown by a job that saw its ticket cancelled, so its submitter gets no partial answer as if
+// it were whole; the queue counts it as cancelled, not failed.
+struct GenerationCancelled : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 class GenerationQueue {
     struct Core;
 
@@ -46,6 +57,8 @@ public:
         // once the job has ended.
         void cancel();
         bool cancelled() const;
+        // The flag cancel() sets, for GenerateOptions::cancel (read at every decoder step).
+        const std::atomic<bool> &cancel_flag() const { return cancelled_; }
         // Waits up to timeout for the job to end (finished, failed or dropped); true once it has.
         bool wait_for(std::chrono::milliseconds timeout) const;
         // After the end: rethrows the job's exception, if it threw.
@@ -79,11 +92,16 @@ public:
     GenerationQueue(const GenerationQueue &) = delete;
     GenerationQueue &operator=(const GenerationQueue &) = delete;
 
-    // Queues job; throws QueueFull when capacity jobs are admitted already.
+    // Queues job; throws QueueFull when capacity jobs are admitted already, QueueClosed after
+    // close().
     std::shared_ptr<Ticket> submit(Job job);
+    // Throws (and counts the refusal) as submit() would if called now: lets a caller refuse
+    // before costly preparation; submit() still decides.
+    void check_room();
     Stats stats() const;
-    // Cancels every admitted job, waiting or running (a server shutting down).
-    void cancel_all();
+    // Refuses new jobs from now on and cancels every admitted one, waiting or running (a server
+    // stopping).
+    void close();
 
 private:
     std::shared_ptr<Core> core_;

@@ -265,7 +265,7 @@ std::unique_ptr<Embedder> load_bert_gguf(const std::string &path) {
     w.positions = size_field(g, "bert.context_length", 3, 1 << 20);
     w.eps = float(g.get_number("bert.attention.layer_norm_epsilon", 1e-12));
     check_bert_sizes(path, w);
-    int pooling = int(g.get_number("bert.pooling_type", 1));
+    int pooling = g.find("bert.pooling_type") ? size_field(g, "bert.pooling_type", 0, 10) : 1;
     if (pooling != 1 && pooling != 2) throw ModelError(path + ": bert.pooling_type " + std::to_string(pooling) + " (saem: 1 mean, 2 cls)");
     WordPiece tok = WordPiece::from_gguf(g);
     const int64_t H = w.hidden, I = w.ffn, V = int64_t(tok.vocab_size());
@@ -343,16 +343,19 @@ FolderModel load_folder(const std::string &folder) {
     auto owned = std::make_unique<SafeTensors>(weights.string());
     SafeTensors &st = *owned;
     BertWeights w;
-    w.hidden = config.value("hidden_size", 0);
-    w.layers = config.value("num_hidden_layers", 0);
-    w.heads = config.value("num_attention_heads", 0);
-    w.ffn = config.value("intermediate_size", 0);
-    w.positions = config.value("max_position_embeddings", 512);
+    // Wide bounds here (config.json's own words); check_bert_sizes says what a BERT may have.
+    const std::string where = folder + "/config.json";
+    auto size = [&](const char *key, int64_t fallback) { return int(json_int(config, key, fallback, -(1 << 30), 1 << 30, where)); };
+    w.hidden = size("hidden_size", 0);
+    w.layers = size("num_hidden_layers", 0);
+    w.heads = size("num_attention_heads", 0);
+    w.ffn = size("intermediate_size", 0);
+    w.positions = size("max_position_embeddings", 512);
     w.eps = config.value("layer_norm_eps", 1e-12f);
-    check_bert_sizes(folder + "/config.json", w);
+    check_bert_sizes(where, w);
     WordPiece tok = WordPiece::load(folder);
     if (tok.cls_id() < 0 || tok.sep_id() < 0) throw ModelError(folder + ": the vocabulary lacks [CLS] or [SEP], which every input holds");
-    const int64_t H = w.hidden, I = w.ffn, V = config.value("vocab_size", int64_t(tok.vocab_size()));
+    const int64_t H = w.hidden, I = w.ffn, V = json_int(config, "vocab_size", int64_t(tok.vocab_size()), 1, int64_t(1) << 24, where);
     if (V < int64_t(tok.vocab_size()))
         throw ModelError(folder + ": vocab_size " + std::to_string(V) + " is smaller than the tokenizer's " +
                          std::to_string(tok.vocab_size()) + " tokens");
@@ -388,7 +391,8 @@ FolderModel load_folder(const std::string &folder) {
                            (mean ? ":mean" : ":cls") + (normalize ? ":l2" : "");
     size_t max_tokens = size_t(w.positions);
     if (auto sb = read_json(dir / "sentence_bert_config.json"); sb.is_object())  // sentence-transformers' max_seq_length
-        max_tokens = std::clamp<size_t>(sb.value("max_seq_length", max_tokens), 3, max_tokens);
+        max_tokens = std::min(max_tokens, size_t(json_int(sb, "max_seq_length", int64_t(max_tokens), 3, 1 << 30,
+                                                          (dir / "sentence_bert_config.json").string())));
     FolderModel m;
     m.type_rows = type_rows;
     m.encoder = std::make_unique<BertEncoder>(std::move(w), std::move(tok), mean, normalize, identity, max_tokens);

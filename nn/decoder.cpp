@@ -72,6 +72,11 @@ void read_common_tensors(const Gguf &g, DecoderWeights &w) {
     w.output_norm = read_floats(g, "output_norm.weight", hp.n_embd);
     w.output = g.find_tensor("output.weight") ? &g.tensor("output.weight", {hp.n_vocab, hp.n_embd}) : embd;
     const int64_t q_dim = int64_t(hp.n_head) * hp.head_dim, kv_dim = int64_t(hp.n_head_kv) * hp.head_dim;
+    // Each block has nine tensors: a block count the file cannot hold is refused before it sizes
+    // anything (a hostile 1e9 would allocate before the first missing tensor is noticed).
+    if (int64_t(hp.n_layer) * 9 > int64_t(g.tensors().size()))
+        throw ModelError(g.path() + ": " + std::to_string(hp.n_layer) + " blocks declared but the file holds only " +
+                         std::to_string(g.tensors().size()) + " tensors");
     w.layers.resize(size_t(hp.n_layer));
     for (int l = 0; l < hp.n_layer; ++l) {
         auto &L = w.layers[size_t(l)];

@@ -172,8 +172,10 @@ Gguf::Gguf(const std::string &path) : file_(path) {
         offsets.push_back(c.read<uint64_t>("tensor offset"));
         tensors_.push_back(std::move(t));
     }
-    uint64_t alignment = uint64_t(get_number("general.alignment", 32));
-    if (alignment == 0 || (alignment & (alignment - 1))) throw ModelError(path + ": general.alignment must be a power of two");
+    double align = get_number("general.alignment", 32);
+    if (!(align >= 1 && align <= 65536)) throw ModelError(path + ": general.alignment must be a power of two up to 65536");
+    uint64_t alignment = uint64_t(align);
+    if (double(alignment) != align || (alignment & (alignment - 1))) throw ModelError(path + ": general.alignment must be a power of two");
     uint64_t data = (c.pos() + alignment - 1) / alignment * alignment;
     for (size_t i = 0; i < tensors_.size(); ++i) {
         Tensor &t = tensors_[i];

@@ -52,6 +52,19 @@ auto with_model_errors(const std::string &path, Load &&load) -> decltype(load())
     }
 }
 
+// An integer field of a model's JSON: fallback when absent, else an integer in lo..hi; ModelError
+// naming where otherwise (a float such as 1e300 converted to int is undefined behaviour).
+inline int64_t json_int(const nlohmann::json &obj, const char *key, int64_t fallback, int64_t lo, int64_t hi,
+                        const std::string &where) {
+    if (!obj.is_object() || !obj.contains(key) || obj[key].is_null()) return fallback;
+    const auto &v = obj[key];
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(hi)) || v.get<int64_t>() < lo ||
+        v.get<int64_t>() > hi)
+        throw ModelError(where + ": " + key + " is " + v.dump() + ", not an integer from " + std::to_string(lo) + " to " +
+                         std::to_string(hi));
+    return v.get<int64_t>();
+}
+
 // A token id a GGUF names (tokenizer.ggml.bos_token_id, ...): fallback when absent, else an
 // integer from -1 (none) to vocab - 1; ModelError otherwise, before it can index a table.
 inline int32_t gguf_token_id(const Gguf &g, const std::string &key, int32_t fallback, size_t vocab) {

@@ -226,7 +226,7 @@ WordPiece WordPiece::from_tokenizer_json(const std::string &path) {
         wp.tokens_[size_t(i)] = tok;
     }
     wp.prefix_ = model.value("continuing_subword_prefix", "##");
-    wp.max_chars_per_word_ = model.value("max_input_chars_per_word", 100);
+    wp.max_chars_per_word_ = size_t(json_int(model, "max_input_chars_per_word", 100, 1, 1 << 20, path));
     const auto &norm = j["normalizer"];
     if (norm.is_object()) {
         if (norm.value("type", "") != "BertNormalizer")

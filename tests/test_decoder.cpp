@@ -474,6 +474,10 @@ struct GatedDecoder : Decoder {
         open = o;
         cv.notify_all();
     }
+    int eval_count() {
+        std::lock_guard lock(m);
+        return evals;
+    }
     // Waits until eval() has been entered n times.
     bool wait_evals(int n) {
         std::unique_lock lock(m);
@@ -503,7 +507,14 @@ using namespace std::chrono_literals;
 
 TEST_CASE("The generation queue: arrival order, a bound, cancelling waiting and running jobs, errors reach the submitter") {
     std::shared_ptr<Decoder> decoder = Decoder::load(stories().path);
-    saem::GenerationQueue queue(decoder, 2);
+    // Everything the jobs touch is declared before the queue, so it outlives the queue's thread.
+    std::vector<std::string> order;
+    std::mutex order_mutex;
+    auto record = [&](const std::string &name) {
+        std::lock_guard lock(order_mutex);
+        order.push_back(name);
+    };
+    std::promise<void> a_started, e_started;
     std::promise<void> release_a;
     std::shared_future<void> a_released = release_a.get_future().share();
     bool a_released_yet = false;
@@ -514,13 +525,7 @@ TEST_CASE("The generation queue: arrival order, a bound, cancelling waiting and 
             if (!done) p.set_value();
         }
     } release_guard{release_a, a_released_yet};
-    std::vector<std::string> order;
-    std::mutex order_mutex;
-    auto record = [&](const std::string &name) {
-        std::lock_guard lock(order_mutex);
-        order.push_back(name);
-    };
-    std::promise<void> a_started;
+    saem::GenerationQueue queue(decoder, 2);
     auto a = queue.submit([&](Decoder &, const saem::GenerationQueue::Ticket &) {
         record("a");
         a_started.set_value();
@@ -558,7 +563,6 @@ TEST_CASE("The generation queue: arrival order, a bound, cancelling waiting and 
     CHECK_THROWS_WITH(d_fails->rethrow_if_failed(), "d failed");
     CHECK(order == std::vector<std::string>{"a", "c", "d"});
     // A running job sees cancel() and stops; cancelling after the end changes nothing.
-    std::promise<void> e_started;
     auto e = queue.submit([&](Decoder &, const saem::GenerationQueue::Ticket &t) {
         e_started.set_value();
         while (!t.cancelled()) std::this_thread::sleep_for(1ms);
@@ -573,6 +577,9 @@ TEST_CASE("The generation queue: arrival order, a bound, cancelling waiting and 
     CHECK(st.failed == 1);     // d
     CHECK(st.cancelled == 2);  // b waiting, e running
     CHECK(st.running + st.waiting == 0);
+    // Closed (a server stopping): nothing more is admitted.
+    queue.close();
+    CHECK_THROWS_AS(queue.submit([](Decoder &, const saem::GenerationQueue::Ticket &) {}), saem::QueueClosed);
 }
 
 TEST_CASE("HTTP generations go through a bounded queue: 429 beyond it, /healthz free, a client that hangs up cancels its answer") {
@@ -657,7 +664,7 @@ TEST_CASE("HTTP generations go through a bounded queue: 429 beyond it, /healthz 
     CHECK(st["completed"] == 0);
 
     // A streaming client that hangs up mid-answer cancels it too.
-    int evals = gated->evals;
+    int evals = gated->eval_count();
     gated->set_open(false);
     int streaming = send_raw(stream_body);
     REQUIRE(gated->wait_evals(evals + 1));
@@ -675,6 +682,25 @@ TEST_CASE("HTTP generations go through a bounded queue: 429 beyond it, /healthz 
     st = stats();
     CHECK(st["completed"] == 1);
     CHECK(st["refused"] == 1);
+
+    // Stopping the server cancels the answer under way: its client gets 503 shutting_down, not
+    // a cut-off answer passed off as whole.
+    evals = gated->eval_count();
+    gated->set_open(false);
+    std::promise<std::pair<int, std::string>> reply;
+    std::thread waiting([&] {
+        httplib::Client c("127.0.0.1", port);
+        c.set_read_timeout(10, 0);
+        auto res = c.Post("/v1/ask", body, "application/json");
+        reply.set_value(res ? std::make_pair(res->status, res->body) : std::make_pair(-1, std::string()));
+    });
+    bool held = gated->wait_evals(evals + 1);
     server.stop();
+    gated->set_open(true);
+    waiting.join();
     thread.join();
+    REQUIRE(held);
+    auto [status, text] = reply.get_future().get();
+    CHECK(status == 503);
+    CHECK(text.find("shutting_down") != std::string::npos);
 }

@@ -175,7 +175,8 @@ TEST_CASE("hostile model folders: every size, shape and id is checked before use
         };
     };
     const Case cases[] = {
-        {"a size of the wrong JSON type", config([](auto &j) { j["hidden_size"] = "384"; }), "unexpected JSON type"},
+        {"a size of the wrong JSON type", config([](auto &j) { j["hidden_size"] = "384"; }), "hidden_size is \"384\", not an integer"},
+        {"a setting of the wrong JSON type", config([](auto &j) { j["hidden_act"] = 5; }), "unexpected JSON type"},
         {"a word table smaller than the vocabulary", config([](auto &j) { j["vocab_size"] = 100; }), "smaller than the tokenizer's"},
         {"no room for [CLS] and [SEP]", config([](auto &j) { j["max_position_embeddings"] = 1; }), "position count is 1"},
         {"no attention heads", config([](auto &j) { j["num_attention_heads"] = 0; }), "head count is 0"},

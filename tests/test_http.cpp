@@ -461,6 +461,10 @@ struct GatedEmbedder : TableEmbedder {
         open = o;
         cv.notify_all();
     }
+    int entered_count() const {
+        std::lock_guard lock(m);
+        return entered;
+    }
     bool wait_entered(int n) const {
         std::unique_lock lock(m);
         return cv.wait_for(lock, std::chrono::seconds(10), [&] { return entered >= n; });
@@ -488,7 +492,7 @@ TEST_CASE("an upload being parsed and embedded does not hold the store's write l
     const int64_t old_id = body_of(r)["id"];
 
     encoder->set_open(false);
-    int entered = encoder->entered;
+    int entered = encoder->entered_count();
     std::thread upload([&] {
         auto uc = srv.client();
         auto ur = uc.Post("/v1/documents", R"({"path": "new.txt", "text": "A new note about currents."})", "application/json");

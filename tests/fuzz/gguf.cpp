@@ -14,8 +14,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     try {
         Gguf g(path);
         for (const auto &t : g.tensors()) {
-            std::vector<float> row(size_t(t.shape.empty() ? 1 : t.shape.back()));
-            if (row.size() <= (1u << 20)) dequantize_row(t, 0, row.data());
+            const int64_t n = t.shape.empty() ? 1 : t.shape.back();
+            if (t.elements() <= 0 || n > (1 << 20)) continue;
+            std::vector<float> row(static_cast<size_t>(n));
+            dequantize_row(t, 0, row.data());
         }
     } catch (const std::exception &) {
         return 0;
