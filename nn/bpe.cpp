@@ -74,15 +74,15 @@ Bpe::Pre pre_from_json(const nlohmann::json &p, const std::string &file) {
     if (p.is_null()) return Bpe::Pre::None;
     std::string type = p.value("type", "");
     if (type == "ByteLevel") return p.value("use_regex", true) ? Bpe::Pre::Gpt2 : Bpe::Pre::None;
-    if (type == "Split" && p.contains("pattern") && p["pattern"].contains("Regex")) {
-        std::string re = p["pattern"]["Regex"];
+    if (type == "Split" && p.contains("pattern") && field(p, "pattern").contains("Regex")) {
+        std::string re = field(field(p, "pattern"), "Regex");
         if (re == kLlama3Pattern) return Bpe::Pre::Llama3;
         if (re == kQwen2Pattern) return Bpe::Pre::Qwen2;
         throw ModelError(file + ": pre-tokenizer pattern " + re + " is not one saem knows (gpt2, llama3, qwen2, smollm)");
     }
     if (type == "Metaspace") return Bpe::Pre::None;
     if (type == "Sequence") {
-        const auto &list = p["pretokenizers"];
+        const auto &list = field(p, "pretokenizers");
         bool digits = false;
         Bpe::Pre found = Bpe::Pre::None;
         for (const auto &item : list) {
@@ -97,7 +97,7 @@ Bpe::Pre pre_from_json(const nlohmann::json &p, const std::string &file) {
 
 std::string token_text(const nlohmann::json &v) {
     if (v.is_string()) return v.get<std::string>();
-    if (v.is_object() && v.contains("content")) return v["content"].get<std::string>();
+    if (v.is_object() && v.contains("content")) return field(v, "content").get<std::string>();
     return {};
 }
 
@@ -237,17 +237,17 @@ void Bpe::Loader::read_config(Bpe &b, const fs::path &folder, const nlohmann::js
     auto config = read_json(folder / "tokenizer_config.json");
     bool has_add_bos = false;
     if (config.is_object()) {
-        if (config.contains("bos_token")) b.bos_id_ = b.find(token_text(config["bos_token"]));
-        if (config.contains("eos_token")) b.eos_id_ = b.find(token_text(config["eos_token"]));
-        if (config.contains("unk_token")) b.unk_id_ = b.find(token_text(config["unk_token"]));
-        if (config.contains("add_bos_token") && config["add_bos_token"].is_boolean()) {
-            b.add_bos_ = config["add_bos_token"].get<bool>();
+        if (config.contains("bos_token")) b.bos_id_ = b.find(token_text(field(config, "bos_token")));
+        if (config.contains("eos_token")) b.eos_id_ = b.find(token_text(field(config, "eos_token")));
+        if (config.contains("unk_token")) b.unk_id_ = b.find(token_text(field(config, "unk_token")));
+        if (config.contains("add_bos_token") && field(config, "add_bos_token").is_boolean()) {
+            b.add_bos_ = field(config, "add_bos_token").get<bool>();
             has_add_bos = true;
         }
-        if (config.contains("chat_template") && config["chat_template"].is_string()) b.chat_template_ = config["chat_template"];
+        if (config.contains("chat_template") && field(config, "chat_template").is_string()) b.chat_template_ = field(config, "chat_template");
     }
     if (!has_add_bos && post_processor.is_object() && post_processor.value("type", "") == "TemplateProcessing") {
-        const auto &single = post_processor["single"];
+        const auto &single = field(post_processor, "single");
         b.add_bos_ = !single.empty() && single[0].contains("SpecialToken");
     }
 }
@@ -255,10 +255,10 @@ void Bpe::Loader::read_config(Bpe &b, const fs::path &folder, const nlohmann::js
 Bpe Bpe::from_tokenizer_json(const std::string &path) {
     auto j = read_json(path);
     if (!j.is_object()) throw ModelError(path + ": cannot read tokenizer.json");
-    const auto &model = j["model"];
+    const auto &model = field(j, "model");
     if (model.value("type", "") != "BPE") throw ModelError(path + ": model type '" + model.value("type", "") + "' is not BPE");
     Bpe b;
-    const auto &pre = j["pre_tokenizer"], &norm = j["normalizer"], &dec = j["decoder"];
+    const auto &pre = field(j, "pre_tokenizer"), &norm = field(j, "normalizer"), &dec = field(j, "decoder");
     bool byte_level = dec.dump().find("\"ByteLevel\"") != std::string::npos || pre.dump().find("\"ByteLevel\"") != std::string::npos;
     b.kind_ = byte_level ? Kind::ByteLevel : Kind::SentencePiece;
     b.pre_ = byte_level ? pre_from_json(pre, path) : Pre::None;
@@ -272,28 +272,28 @@ Bpe Bpe::from_tokenizer_json(const std::string &path) {
                              p.find("\"always\"") != std::string::npos || p.find("\"add_prefix_space\":true") != std::string::npos;
     }
     int32_t size = 0;
-    for (const auto &[tok, id] : model["vocab"].items()) size = std::max(size, token_id(id, path) + 1);
-    for (const auto &a : j["added_tokens"]) size = std::max(size, token_id(a["id"], path) + 1);
-    check_dense(size, model["vocab"].size() + j["added_tokens"].size(), path);
+    for (const auto &[tok, id] : field(model, "vocab").items()) size = std::max(size, token_id(id, path) + 1);
+    for (const auto &a : field(j, "added_tokens")) size = std::max(size, token_id(field(a, "id"), path) + 1);
+    check_dense(size, field(model, "vocab").size() + field(j, "added_tokens").size(), path);
     b.tokens_.assign(size_t(size), "");
     b.types_.assign(size_t(size), 5);
-    for (const auto &[tok, id] : model["vocab"].items()) {
+    for (const auto &[tok, id] : field(model, "vocab").items()) {
         b.tokens_[size_t(token_id(id, path))] = tok;
         b.types_[size_t(token_id(id, path))] = 1;
     }
-    for (const auto &a : j["added_tokens"]) {
-        size_t id = size_t(token_id(a["id"], path));
-        b.tokens_[id] = a["content"].get<std::string>();
+    for (const auto &a : field(j, "added_tokens")) {
+        size_t id = size_t(token_id(field(a, "id"), path));
+        b.tokens_[id] = field(a, "content").get<std::string>();
         b.types_[id] = a.value("special", false) ? 3 : 4;
     }
     if (!byte_level)
         for (size_t i = 0; i < b.tokens_.size(); ++i)
             if (b.tokens_[i].size() == 6 && b.tokens_[i].rfind("<0x", 0) == 0 && b.tokens_[i][5] == '>') b.types_[i] = 6;
     b.index();
-    if (model.contains("unk_token") && model["unk_token"].is_string()) b.unk_id_ = b.find(model["unk_token"]);
-    Loader::read_config(b, fs::path(path).parent_path(), j["post_processor"]);
+    if (model.contains("unk_token") && field(model, "unk_token").is_string()) b.unk_id_ = b.find(field(model, "unk_token"));
+    Loader::read_config(b, fs::path(path).parent_path(), field(j, "post_processor"));
     float rank = 0;
-    for (const auto &m : model["merges"]) {
+    for (const auto &m : field(model, "merges")) {
         std::string l, r;
         if (m.is_array() && m.size() == 2) {
             l = m[0];
@@ -323,8 +323,8 @@ Bpe Bpe::from_vocab_merges(const std::string &vocab_json, const std::string &mer
     for (const auto &[tok, id] : vocab.items()) size = std::max(size, token_id(id, vocab_json) + 1);
     auto config = read_json(fs::path(vocab_json).parent_path() / "tokenizer_config.json");
     if (config.is_object() && config.contains("added_tokens_decoder"))
-        for (const auto &[id, t] : config["added_tokens_decoder"].items()) size = std::max(size, token_id(id, vocab_json) + 1);
-    check_dense(size, vocab.size() + (config.is_object() && config.contains("added_tokens_decoder") ? config["added_tokens_decoder"].size() : 0),
+        for (const auto &[id, t] : field(config, "added_tokens_decoder").items()) size = std::max(size, token_id(id, vocab_json) + 1);
+    check_dense(size, vocab.size() + (config.is_object() && config.contains("added_tokens_decoder") ? field(config, "added_tokens_decoder").size() : 0),
                 vocab_json);
     b.tokens_.assign(size_t(size), "");
     b.types_.assign(size_t(size), 5);
@@ -333,7 +333,7 @@ Bpe Bpe::from_vocab_merges(const std::string &vocab_json, const std::string &mer
         b.types_[size_t(token_id(id, vocab_json))] = 1;
     }
     if (config.is_object() && config.contains("added_tokens_decoder"))
-        for (const auto &[id, t] : config["added_tokens_decoder"].items()) {
+        for (const auto &[id, t] : field(config, "added_tokens_decoder").items()) {
             b.tokens_[size_t(token_id(id, vocab_json))] = t.value("content", "");
             b.types_[size_t(token_id(id, vocab_json))] = t.value("special", false) ? 3 : 4;
         }
@@ -385,7 +385,7 @@ bool Bpe::is_bpe(const std::string &path) {
             return model && (model->text == "gpt2" || model->text == "llama");
         }
         auto j = read_json(p);
-        return j.is_object() && j.contains("model") && j["model"].value("type", "") == "BPE";
+        return j.is_object() && j.contains("model") && field(j, "model").value("type", "") == "BPE";
     });
 }
 

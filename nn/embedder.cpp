@@ -23,7 +23,7 @@ std::unique_ptr<Embedder> load_embedder(const std::string &path) {
                     model2vec |= m.value("type", "").find("StaticEmbedding") != std::string::npos;
             if (model2vec) return load_model2vec(path, config.is_object() ? config : nlohmann::json::object());
             if (config.is_object() && config.contains("architectures"))
-                for (const auto &a : config["architectures"])
+                for (const auto &a : field(config, "architectures"))
                     if (a.is_string() && a.get<std::string>().find("ForSequenceClassification") != std::string::npos)
                         throw ModelError(path + ": a cross-encoder (" + a.get<std::string>() + "), not an embedding model: use it with --rerank");
             if (config.is_object() && config.value("model_type", "") == "bert") return load_bert_folder(path);

@@ -52,12 +52,22 @@ auto with_model_errors(const std::string &path, Load &&load) -> decltype(load())
     }
 }
 
+// obj[key] of a model file's JSON, null when obj is not an object or lacks key. nlohmann's const
+// operator[] on a missing key is undefined behaviour (the fuzzer found one); this is the one way
+// the loaders read a field.
+inline const nlohmann::json &field(const nlohmann::json &obj, const char *key) {
+    static const nlohmann::json null;
+    if (!obj.is_object()) return null;
+    auto it = obj.find(key);
+    return it == obj.end() ? null : *it;
+}
+
 // An integer field of a model's JSON: fallback when absent, else an integer in lo..hi; ModelError
 // naming where otherwise (a float such as 1e300 converted to int is undefined behaviour).
 inline int64_t json_int(const nlohmann::json &obj, const char *key, int64_t fallback, int64_t lo, int64_t hi,
                         const std::string &where) {
-    if (!obj.is_object() || !obj.contains(key) || obj[key].is_null()) return fallback;
-    const auto &v = obj[key];
+    const auto &v = field(obj, key);
+    if (v.is_null()) return fallback;
     if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(hi)) || v.get<int64_t>() < lo ||
         v.get<int64_t>() > hi)
         throw ModelError(where + ": " + key + " is " + v.dump() + ", not an integer from " + std::to_string(lo) + " to " +

@@ -210,12 +210,12 @@ WordPiece WordPiece::from_tokenizer_json(const std::string &path) {
     auto j = read_json(path);
     if (j.is_null()) throw ModelError(path + ": cannot read");
     if (!j.is_object() || !j.contains("model")) throw ModelError(path + ": not a tokenizer.json (no \"model\")");
-    const auto &model = j["model"];
+    const auto &model = field(j, "model");
     std::string type = model.value("type", "");
     if (type != "WordPiece")
         throw ModelError(path + ": tokenizer model is " + (type.empty() ? "unspecified" : type) + ", expected WordPiece");
     WordPiece wp;
-    const auto &vocab = model["vocab"];
+    const auto &vocab = field(model, "vocab");
     if (!vocab.is_object() || vocab.empty()) throw ModelError(path + ": model.vocab is missing or empty");
     wp.tokens_.resize(vocab.size());
     for (const auto &[tok, id] : vocab.items()) {
@@ -227,14 +227,14 @@ WordPiece WordPiece::from_tokenizer_json(const std::string &path) {
     }
     wp.prefix_ = model.value("continuing_subword_prefix", "##");
     wp.max_chars_per_word_ = size_t(json_int(model, "max_input_chars_per_word", 100, 1, 1 << 20, path));
-    const auto &norm = j["normalizer"];
+    const auto &norm = field(j, "normalizer");
     if (norm.is_object()) {
         if (norm.value("type", "") != "BertNormalizer")
             throw ModelError(path + ": normalizer " + norm.value("type", "?") + " is not supported (BertNormalizer)");
         wp.clean_text_ = norm.value("clean_text", true);
         wp.split_cjk_ = norm.value("handle_chinese_chars", true);
         wp.lowercase_ = norm.value("lowercase", true);
-        wp.strip_accents_ = norm["strip_accents"].is_boolean() ? norm["strip_accents"].get<bool>() : wp.lowercase_;
+        wp.strip_accents_ = field(norm, "strip_accents").is_boolean() ? field(norm, "strip_accents").get<bool>() : wp.lowercase_;
     } else {
         wp.clean_text_ = wp.split_cjk_ = wp.lowercase_ = wp.strip_accents_ = false;
     }

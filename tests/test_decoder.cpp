@@ -168,6 +168,12 @@ TEST_CASE("Decoder files that are wrong or damaged fail with a message naming th
     write_bytes(dir.path / "tok2" / "tokenizer_config.json", R"({"added_tokens_decoder": {"-3": {"content": "<x>"}}})");
     CHECK_THROWS_WITH_AS(Bpe::from_vocab_merges(dir / "tok2/vocab.json", dir / "tok2/merges.txt", Bpe::Pre::Gpt2),
                          doctest::Contains("token id '-3'"), ModelError);
+    // Found by fuzz_tokenizer_json: a Sequence pre-tokenizer without its list was read through
+    // nlohmann's const operator[] on a missing key (undefined behaviour; an assertion in the
+    // sanitizer build). Now it reads as an empty sequence, which splits nothing.
+    write_bytes(dir.path / "tok" / "tokenizer.json",
+                R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}, "pre_tokenizer": {"type": "Sequence", "pretoken:zers": []}})");
+    CHECK(Bpe::load(dir / "tok/tokenizer.json").encode("ab") == std::vector<int32_t>{0, 1});
 }
 
 TEST_CASE("The context limit is a clear error, and generation stops at it") {
