@@ -11,9 +11,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <regex>
 
 namespace saem {
