@@ -81,6 +81,7 @@ struct ServerOptions {
     // requests (the running one included); more get 429 with Retry-After. A client that hangs up
     // cancels its answer.
     std::shared_ptr<nn::Decoder> decoder;
+    std::string decoder_name;  // its id in GET /v1/models (the model file's name); "" : its architecture
     size_t generation_queue = 4;
     size_t http_threads = 0;  // request workers; 0: max(8, generation_queue + 4)
     std::string chat_template;  // "", "chatml", "llama3"

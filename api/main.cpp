@@ -228,6 +228,8 @@ int cmd_serve(const Args &a) {
     if (a.has("rerank")) so.reranker = saem::nn::load_reranker(a.get("rerank"));
     so.decoder = decoder_for(a);
     if (so.decoder) {
+        std::string model = a.has("model") ? a.get("model") : std::getenv("SAEM_MODEL");
+        so.decoder_name = std::filesystem::path(model).filename().string();
         std::cerr << "decoder: " << so.decoder->describe() << '\n';
         so.chat_template = a.get("template");
         so.max_answer_tokens = a.get_int("max-tokens", so.max_answer_tokens, 1, 8192);

@@ -38,8 +38,32 @@ void send_json(httplib::Response &res, int status, const json &body) {
     res.set_content(dump(body), "application/json");
 }
 
+// One error shape for every route, and it is OpenAI's: {"error": {"message", "type", "param",
+// "code"}}, so the OpenAI-compatible routes and their clients read saem's errors as they read
+// OpenAI's. code is saem's stable code; type is OpenAI's class of it.
 void send_error(httplib::Response &res, int status, const std::string &code, const std::string &message) {
-    send_json(res, status, {{"error", {{"code", code}, {"message", message}}}});
+    const char *type = status == 401 ? "authentication_error"
+                       : status == 403 ? "permission_error"
+                       : status == 429 ? "rate_limit_error"
+                       : status >= 500 ? "server_error"
+                                       : "invalid_request_error";
+    send_json(res, status, {{"error", {{"code", code}, {"message", message}, {"type", type}, {"param", nullptr}}}});
+}
+
+// RFC 4648 base64 of bytes: the OpenAI embeddings "base64" encoding of little-endian float32s.
+std::string base64(const void *data, size_t n) {
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const auto *b = static_cast<const uint8_t *>(data);
+    std::string out;
+    out.reserve((n + 2) / 3 * 4);
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = uint32_t(b[i]) << 16 | (i + 1 < n ? uint32_t(b[i + 1]) << 8 : 0) | (i + 2 < n ? b[i + 2] : 0);
+        out += digits[v >> 18 & 63];
+        out += digits[v >> 12 & 63];
+        out += i + 1 < n ? digits[v >> 6 & 63] : '=';
+        out += i + 2 < n ? digits[v & 63] : '=';
+    }
+    return out;
 }
 
 // A request body read under the size limit: JSON text, or the parts of a multipart form.
@@ -180,7 +204,7 @@ using fields::required_string;
 const std::vector<std::regex> &known_routes() {
     static const std::vector<std::regex> routes = {
         std::regex("/healthz"), std::regex("/v1/stats"), std::regex("/v1/search"), std::regex("/v1/ask"),
-        std::regex("/v1/documents"), std::regex("/v1/documents/[0-9]+")};
+        std::regex("/v1/documents"), std::regex("/v1/documents/[0-9]+"), std::regex("/v1/embeddings"), std::regex("/v1/models")};
     return routes;
 }
 
@@ -283,7 +307,8 @@ struct Server::Impl {
         }
         // Only the routes that read their body through read_body() may have one: cpp-httplib reads
         // any other request's body whole, chunked or compressed, without a limit.
-        const bool body_route = req.method == "POST" && (req.path == "/v1/search" || req.path == "/v1/ask" || req.path == "/v1/documents");
+        const bool body_route = req.method == "POST" && (req.path == "/v1/search" || req.path == "/v1/ask" || req.path == "/v1/documents" ||
+                                                                req.path == "/v1/embeddings");
         const bool has_body = req.has_header("Transfer-Encoding") ||
                               (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
         if (has_body && !body_route) {
@@ -481,6 +506,58 @@ struct Server::Impl {
             json hits = json::array();
             for (const auto &h : r.hits) hits.push_back(to_json(h));
             send_json(res, 200, {{"query", sr.query}, {"mode", mode_name(r.mode)}, {"hits", hits}});
+        }));
+
+        // OpenAI's embeddings route: "input" a string or up to 2,048 strings, "encoding_format"
+        // "float" (default) or "base64" (little-endian float32s, what the official clients ask for),
+        // "model" any name (the server has one encoder), "dimensions" only its own.
+        http.Post("/v1/embeddings", with_body([this](const auto &, auto &res, const Body &raw) {
+            json body = parse_json(raw);
+            if (!opt.embedder) throw HttpError{400, "no_encoder", "the server has no encoder (start it with --encoder PATH)"};
+            std::vector<std::string> texts;
+            const json *input = fields::find(body, "input");
+            if (!input) throw HttpError{400, "missing_field", "'input' is required: a string or an array of strings"};
+            if (input->is_string()) texts.push_back(input->get<std::string>());
+            else if (input->is_array() && !input->empty() && input->size() <= 2048 &&
+                     std::all_of(input->begin(), input->end(), [](const json &v) { return v.is_string(); }))
+                for (const auto &v : *input) texts.push_back(v.get<std::string>());
+            else throw HttpError{400, "invalid_field", "'input' must be a string or an array of 1 to 2048 strings (token arrays are not taken)"};
+            for (const auto &t : texts)
+                if (t.empty()) throw HttpError{400, "invalid_field", "'input' holds an empty string"};
+            std::string format = "float";
+            if (const json *f = fields::find(body, "encoding_format")) {
+                format = f->is_string() ? f->get<std::string>() : "";
+                if (format != "float" && format != "base64") throw HttpError{400, "invalid_field", "'encoding_format' must be \"float\" or \"base64\""};
+            }
+            const int dim = opt.embedder->dim();
+            if (body.contains("dimensions") && !(body["dimensions"].is_number_integer() && body["dimensions"].get<int64_t>() == dim))
+                throw HttpError{400, "invalid_field", "'dimensions' can only be this encoder's " + std::to_string(dim)};
+            std::string model = fields::find(body, "model") && body["model"].is_string() ? body["model"].get<std::string>() : opt.embedder->identity();
+            std::vector<float> vectors(texts.size() * size_t(dim));
+            opt.embedder->embed(texts, vectors.data());
+            json data = json::array();
+            size_t tokens = 0;
+            for (size_t i = 0; i < texts.size(); ++i) {
+                const float *v = vectors.data() + i * size_t(dim);
+                json item = {{"object", "embedding"}, {"index", i}};
+                if (format == "base64") item["embedding"] = base64(v, size_t(dim) * sizeof(float));
+                else item["embedding"] = std::vector<float>(v, v + dim);
+                data.push_back(std::move(item));
+                tokens += std::min(opt.embedder->token_counter().count(texts[i]), opt.embedder->max_tokens());
+            }
+            send_json(res, 200, {{"object", "list"}, {"data", data}, {"model", model},
+                                 {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
+        }));
+
+        // OpenAI's model list: the encoder and the decoder the server runs.
+        http.Get("/v1/models", route([this](const auto &, auto &res) {
+            json data = json::array();
+            auto add = [&](const std::string &id, const char *role) {
+                data.push_back({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", "saem"}, {"saem_role", role}});
+            };
+            if (opt.embedder) add(opt.embedder->identity(), "encoder");
+            if (opt.decoder) add(opt.decoder_name.empty() ? opt.decoder->architecture() : opt.decoder_name, "decoder");
+            send_json(res, 200, {{"object", "list"}, {"data", data}});
         }));
 
         http.Post("/v1/ask", with_body([this](const auto &req, auto &res, const Body &body) { ask(req, res, body); }));

@@ -512,3 +512,94 @@ TEST_CASE("an upload being parsed and embedded does not hold the store's write l
     REQUIRE(docs.size() == 1);
     CHECK(docs[0]["path"] == "new.txt");
 }
+
+namespace {
+
+std::string unbase64(const std::string &s) {
+    auto value = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        return c == '+' ? 62 : c == '/' ? 63 : -1;
+    };
+    std::string out;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (char c : s) {
+        int v = value(c);
+        if (v < 0) break;  // '=' padding
+        acc = acc << 6 | uint32_t(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += char(acc >> bits & 0xFF);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("OpenAI-compatible /v1/embeddings and /v1/models, errors in OpenAI's shape") {
+    auto encoder = std::make_shared<TableEmbedder>(4, "table-test-encoder");
+    encoder->table["alpha"] = {1, 0, 0, 0};
+    encoder->table["beta gamma"] = {0, 0.5f, 0.25f, -1};
+    Running srv(1 << 20, {}, {}, 5000, [&](ServerOptions &o) { o.embedder = encoder; });
+    auto c = srv.client();
+
+    auto r = c.Post("/v1/embeddings", R"({"model": "any-name", "input": ["alpha", "beta gamma"]})", "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    json j = body_of(r);
+    CHECK(j["object"] == "list");
+    CHECK(j["model"] == "any-name");
+    REQUIRE(j["data"].size() == 2);
+    CHECK(j["data"][0]["object"] == "embedding");
+    CHECK(j["data"][1]["index"] == 1);
+    CHECK(j["data"][1]["embedding"].get<std::vector<float>>() == encoder->table["beta gamma"]);
+    CHECK(j["usage"]["prompt_tokens"].get<int>() >= 3);
+    CHECK(j["usage"]["total_tokens"] == j["usage"]["prompt_tokens"]);
+
+    // base64: the little-endian float32 bytes, as the official clients ask for them by default.
+    r = c.Post("/v1/embeddings", R"({"input": "beta gamma", "encoding_format": "base64"})", "application/json");
+    j = body_of(r);
+    CHECK(r->status == 200);
+    std::string bytes = unbase64(j["data"][0]["embedding"].get<std::string>());
+    REQUIRE(bytes.size() == 16);
+    std::vector<float> decoded(4);
+    std::memcpy(decoded.data(), bytes.data(), 16);
+    CHECK(decoded == encoder->table["beta gamma"]);
+
+    struct Bad {
+        const char *body, *code;
+    };
+    for (const Bad &b : {Bad{R"({"model": "m"})", "missing_field"}, Bad{R"({"input": []})", "invalid_field"},
+                         Bad{R"({"input": [1, 2]})", "invalid_field"}, Bad{R"({"input": ""})", "invalid_field"},
+                         Bad{R"({"input": "alpha", "encoding_format": "hex"})", "invalid_field"},
+                         Bad{R"({"input": "alpha", "dimensions": 8})", "invalid_field"}}) {
+        CAPTURE(b.body);
+        r = c.Post("/v1/embeddings", b.body, "application/json");
+        check_error(r, 400, b.code);
+        json e = body_of(r)["error"];
+        CHECK(e["type"] == "invalid_request_error");
+        CHECK(e.contains("param"));
+        CHECK(e["message"].is_string());
+    }
+    check_error(c.Get("/v1/embeddings"), 405, "method_not_allowed");
+
+    r = c.Get("/v1/models");
+    j = body_of(r);
+    CHECK(j["object"] == "list");
+    REQUIRE(j["data"].size() == 1);
+    CHECK(j["data"][0]["id"] == "table-test-encoder");
+    CHECK(j["data"][0]["object"] == "model");
+
+    // Without an encoder the route says what is missing; a missing key is OpenAI's authentication_error.
+    Running bare(1 << 20, {"secret"});
+    auto b = bare.client();
+    b.set_bearer_token_auth("secret");
+    check_error(b.Post("/v1/embeddings", R"({"input": "alpha"})", "application/json"), 400, "no_encoder");
+    r = bare.client().Get("/v1/models");
+    check_error(r, 401, "unauthorized");
+    CHECK(body_of(r)["error"]["type"] == "authentication_error");
+}
