@@ -204,7 +204,8 @@ using fields::required_string;
 const std::vector<std::regex> &known_routes() {
     static const std::vector<std::regex> routes = {
         std::regex("/healthz"), std::regex("/v1/stats"), std::regex("/v1/search"), std::regex("/v1/ask"),
-        std::regex("/v1/documents"), std::regex("/v1/documents/[0-9]+"), std::regex("/v1/embeddings"), std::regex("/v1/models")};
+        std::regex("/v1/documents"), std::regex("/v1/documents/[0-9]+"), std::regex("/v1/embeddings"), std::regex("/v1/models"),
+        std::regex("/v1/rerank")};
     return routes;
 }
 
@@ -308,7 +309,7 @@ struct Server::Impl {
         // Only the routes that read their body through read_body() may have one: cpp-httplib reads
         // any other request's body whole, chunked or compressed, without a limit.
         const bool body_route = req.method == "POST" && (req.path == "/v1/search" || req.path == "/v1/ask" || req.path == "/v1/documents" ||
-                                                                req.path == "/v1/embeddings");
+                                                                req.path == "/v1/embeddings" || req.path == "/v1/rerank");
         const bool has_body = req.has_header("Transfer-Encoding") ||
                               (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
         if (has_body && !body_route) {
@@ -549,6 +550,39 @@ struct Server::Impl {
                                  {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
         }));
 
+        // The rerank route of llama.cpp's server and Jina: "query", "documents" (strings, or
+        // {"text"} objects; up to 1,000), "top_n", "return_documents"; results best first, each
+        // with its index in "documents" and the cross-encoder's relevance logit.
+        http.Post("/v1/rerank", with_body([this](const auto &, auto &res, const Body &raw) {
+            json body = parse_json(raw);
+            if (!opt.reranker) throw HttpError{400, "no_reranker", "the server has no reranker (start it with --rerank PATH)"};
+            const std::string query = required_string(body, "query");
+            if (query.size() > opt.max_query_bytes)
+                throw HttpError{400, "invalid_field", "'query' is longer than " + std::to_string(opt.max_query_bytes) + " bytes"};
+            const json *docs = fields::find(body, "documents");
+            if (!docs || !docs->is_array() || docs->empty() || docs->size() > 1000)
+                throw HttpError{400, docs ? "invalid_field" : "missing_field", "'documents' must be an array of 1 to 1000 texts"};
+            std::vector<std::string> texts;
+            for (const auto &d : *docs) {
+                const json *text = d.is_object() ? fields::find(d, "text") : &d;
+                if (!text || !text->is_string()) throw HttpError{400, "invalid_field", "each document is a string or {\"text\": string}"};
+                texts.push_back(text->get<std::string>());
+            }
+            const int top_n = bounded_int(body, "top_n", int(texts.size()), 1, int(texts.size()));
+            const bool with_text = optional_bool(body, "return_documents", false);
+            std::vector<float> scores = opt.reranker->score(query, texts);
+            std::vector<size_t> order(texts.size());
+            for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+            std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+            json results = json::array();
+            for (size_t k = 0; k < size_t(top_n); ++k) {
+                json r = {{"index", order[k]}, {"relevance_score", scores[order[k]]}};
+                if (with_text) r["document"] = {{"text", texts[order[k]]}};
+                results.push_back(std::move(r));
+            }
+            send_json(res, 200, {{"object", "list"}, {"model", opt.reranker->identity()}, {"results", results}});
+        }));
+
         // OpenAI's model list: the encoder and the decoder the server runs.
         http.Get("/v1/models", route([this](const auto &, auto &res) {
             json data = json::array();
@@ -556,6 +590,7 @@ struct Server::Impl {
                 data.push_back({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", "saem"}, {"saem_role", role}});
             };
             if (opt.embedder) add(opt.embedder->identity(), "encoder");
+            if (opt.reranker) add(opt.reranker->identity(), "reranker");
             if (opt.decoder) add(opt.decoder_name.empty() ? opt.decoder->architecture() : opt.decoder_name, "decoder");
             send_json(res, 200, {{"object", "list"}, {"data", data}});
         }));

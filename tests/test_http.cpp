@@ -603,3 +603,54 @@ TEST_CASE("OpenAI-compatible /v1/embeddings and /v1/models, errors in OpenAI's s
     check_error(r, 401, "unauthorized");
     CHECK(body_of(r)["error"]["type"] == "authentication_error");
 }
+
+namespace {
+
+// Scores a passage by how many of the query's words it contains: an order a test can predict.
+struct OverlapReranker : saem::nn::Reranker {
+    std::vector<float> score(const std::string &query, const std::vector<std::string> &passages) const override {
+        std::vector<float> out;
+        for (const auto &p : passages) {
+            std::istringstream words(query);
+            float n = 0;
+            for (std::string w; words >> w;) n += p.find(w) != std::string::npos ? 1.f : 0.f;
+            out.push_back(n);
+        }
+        return out;
+    }
+    std::string identity() const override { return "overlap-test-reranker"; }
+};
+
+}  // namespace
+
+TEST_CASE("POST /v1/rerank in llama.cpp's and Jina's shape") {
+    Running srv(1 << 20, {}, {}, 5000, [](ServerOptions &o) { o.reranker = std::make_shared<OverlapReranker>(); });
+    auto c = srv.client();
+    auto r = c.Post("/v1/rerank", R"({"model": "x", "query": "spring water source",
+        "documents": ["a river", "spring water from a source", {"text": "water"}], "top_n": 2, "return_documents": true})",
+                    "application/json");
+    json j = body_of(r);
+    CHECK(r->status == 200);
+    CHECK(j["model"] == "overlap-test-reranker");
+    REQUIRE(j["results"].size() == 2);
+    CHECK(j["results"][0]["index"] == 1);
+    CHECK(j["results"][0]["relevance_score"] == 3.0);
+    CHECK(j["results"][0]["document"]["text"] == "spring water from a source");
+    CHECK(j["results"][1]["index"] == 2);
+    r = c.Post("/v1/rerank", R"({"query": "water", "documents": ["a", "water"]})", "application/json");
+    j = body_of(r);
+    REQUIRE(j["results"].size() == 2);  // top_n defaults to all
+    CHECK(j["results"][0]["index"] == 1);
+    CHECK_FALSE(j["results"][0].contains("document"));
+    check_error(c.Post("/v1/rerank", R"({"query": "q"})", "application/json"), 400, "missing_field");
+    check_error(c.Post("/v1/rerank", R"({"query": "q", "documents": []})", "application/json"), 400, "invalid_field");
+    check_error(c.Post("/v1/rerank", R"({"query": "q", "documents": [3]})", "application/json"), 400, "invalid_field");
+    check_error(c.Post("/v1/rerank", R"({"query": "q", "documents": ["a"], "top_n": 2})", "application/json"), 400, "invalid_field");
+    check_error(c.Post("/v1/rerank", R"({"documents": ["a"]})", "application/json"), 400, "missing_field");
+    j = body_of(c.Get("/v1/models"));
+    REQUIRE(j["data"].size() == 1);
+    CHECK(j["data"][0]["saem_role"] == "reranker");
+
+    Running bare;
+    check_error(bare.client().Post("/v1/rerank", R"({"query": "q", "documents": ["a"]})", "application/json"), 400, "no_reranker");
+}
