@@ -1,5 +1,6 @@
 #include "api/api.h"
 #include "api/fields.h"
+#include "api/metrics.h"
 #include "generator/queue.h"
 
 #include <httplib.h>
@@ -205,7 +206,7 @@ const std::vector<std::regex> &known_routes() {
     static const std::vector<std::regex> routes = {
         std::regex("/healthz"), std::regex("/v1/stats"), std::regex("/v1/search"), std::regex("/v1/ask"),
         std::regex("/v1/documents"), std::regex("/v1/documents/[0-9]+"), std::regex("/v1/embeddings"), std::regex("/v1/models"),
-        std::regex("/v1/rerank")};
+        std::regex("/v1/rerank"), std::regex("/metrics")};
     return routes;
 }
 
@@ -218,6 +219,7 @@ struct Server::Impl {
     httplib::Server http;
     std::mutex write_mutex;  // held only while a document is written, never while it is parsed or embedded
     std::unique_ptr<GenerationQueue> generations;  // when there is a decoder
+    Metrics metrics;
 
     // Runs a route: JSON errors with a stable shape whatever goes wrong inside.
     static void guarded(httplib::Response &res, const std::function<void()> &fn) {
@@ -250,14 +252,21 @@ struct Server::Impl {
             }
     }
 
+    // Runs fn guarded, and times it for /metrics.
+    void timed(const httplib::Request &req, httplib::Response &res, const std::function<void()> &fn) {
+        auto start = std::chrono::steady_clock::now();
+        guarded(res, fn);
+        metrics.time(Metrics::route_of(req.path), std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+
     httplib::Server::Handler route(std::function<void(const httplib::Request &, httplib::Response &)> fn) {
-        return [fn](const httplib::Request &req, httplib::Response &res) { guarded(res, [&] { fn(req, res); }); };
+        return [this, fn](const httplib::Request &req, httplib::Response &res) { timed(req, res, [&] { fn(req, res); }); };
     }
 
     // A route with a body: read under the limit (after de-chunking and inflation) before fn runs.
     httplib::Server::HandlerWithContentReader with_body(std::function<void(const httplib::Request &, httplib::Response &, const Body &)> fn) {
         return [this, fn](const httplib::Request &req, httplib::Response &res, const httplib::ContentReader &reader) {
-            guarded(res, [&] { fn(req, res, read_body(req, res, reader, opt.max_body_bytes)); });
+            timed(req, res, [&] { fn(req, res, read_body(req, res, reader, opt.max_body_bytes)); });
         };
     }
 
@@ -487,6 +496,28 @@ struct Server::Impl {
             return refuse(req, res) ? httplib::Server::HandlerResponse::Handled : httplib::Server::HandlerResponse::Unhandled;
         });
         http.Get("/healthz", route([](const auto &, auto &res) { send_json(res, 200, {{"status", "ok"}}); }));
+        // Every answered request is counted, refusals before routing included.
+        http.set_logger([this](const httplib::Request &req, const httplib::Response &res) { metrics.count(Metrics::route_of(req.path), res.status); });
+
+        // Prometheus text format: requests and latency (metrics.h), the index's size, the generation queue.
+        http.Get("/metrics", route([this](const auto &, auto &res) {
+            Store store(opt.db, opt.busy_timeout_ms);
+            Stats st = store.stats();
+            std::string extra = "# HELP saem_documents Documents in the index.\n# TYPE saem_documents gauge\nsaem_documents " +
+                                std::to_string(st.documents) + "\n# HELP saem_chunks Chunks in the index.\n# TYPE saem_chunks gauge\nsaem_chunks " +
+                                std::to_string(st.chunks) + "\n";
+            if (generations) {
+                auto g = generations->stats();
+                extra += "# HELP saem_generation_queue Generated answers admitted, by state.\n# TYPE saem_generation_queue gauge\n"
+                         "saem_generation_queue{state=\"running\"} " + std::to_string(g.running) +
+                         "\nsaem_generation_queue{state=\"waiting\"} " + std::to_string(g.waiting) +
+                         "\n# HELP saem_generations_total Generated answers by outcome.\n# TYPE saem_generations_total counter\n";
+                for (auto [outcome, n] : {std::pair{"completed", g.completed}, {"cancelled", g.cancelled}, {"failed", g.failed}, {"refused", g.refused}})
+                    extra += std::string("saem_generations_total{outcome=\"") + outcome + "\"} " + std::to_string(n) + "\n";
+            }
+            res.status = 200;
+            res.set_content(metrics.render(extra), "text/plain; version=0.0.4");
+        }));
 
         http.Get("/v1/stats", route([this](const auto &, auto &res) {
             Store store(opt.db, opt.busy_timeout_ms);

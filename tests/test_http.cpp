@@ -16,6 +16,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -653,4 +655,37 @@ TEST_CASE("POST /v1/rerank in llama.cpp's and Jina's shape") {
 
     Running bare;
     check_error(bare.client().Post("/v1/rerank", R"({"query": "q", "documents": ["a"]})", "application/json"), 400, "no_reranker");
+}
+
+TEST_CASE("GET /metrics: requests by route and status, latency histograms, index size, in Prometheus text format") {
+    Running srv;
+    auto c = srv.client();
+    REQUIRE(c.Post("/v1/documents", R"({"path": "a.txt", "text": "Springs feed rivers."})", "application/json")->status == 201);
+    for (int i = 0; i < 3; ++i) REQUIRE(c.Post("/v1/search", R"({"query": "springs"})", "application/json")->status == 200);
+    REQUIRE(c.Post("/v1/search", R"({"query": 5})", "application/json")->status == 400);
+    REQUIRE(c.Get("/nowhere")->status == 404);
+    auto r = c.Get("/metrics");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->get_header_value("Content-Type").find("text/plain") == 0);
+    std::map<std::string, double> values;
+    std::istringstream lines(r->body);
+    const std::regex sample(R"(^([a-z_]+(\{[^}]*\})?) ([0-9.e+-]+)$)");
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("# HELP ", 0) == 0 || line.rfind("# TYPE ", 0) == 0) continue;
+        std::smatch m;
+        REQUIRE_MESSAGE(std::regex_match(line, m, sample), line);
+        values[m[1]] = std::stod(m[3]);
+    }
+    CHECK(values[R"(saem_requests_total{route="/v1/search",status="200"})"] == 3);
+    CHECK(values[R"(saem_requests_total{route="/v1/search",status="400"})"] == 1);
+    CHECK(values[R"(saem_requests_total{route="/v1/documents",status="201"})"] == 1);
+    CHECK(values[R"(saem_requests_total{route="other",status="404"})"] == 1);
+    CHECK(values[R"(saem_request_seconds_count{route="/v1/search"})"] == 4);
+    CHECK(values[R"(saem_request_seconds_bucket{route="/v1/search",le="+Inf"})"] == 4);
+    CHECK(values[R"(saem_request_seconds_bucket{route="/v1/search",le="60"})"] == 4);
+    CHECK(values[R"(saem_request_seconds_bucket{route="/v1/search",le="0.001"})"] <= values[R"(saem_request_seconds_bucket{route="/v1/search",le="0.1"})"]);
+    CHECK(values["saem_documents"] == 1);
+    CHECK(values["saem_chunks"] >= 1);
+    check_error(c.Post("/metrics", "{}", "application/json"), 405, "method_not_allowed");
 }
