@@ -256,7 +256,9 @@ struct Server::Impl {
     void timed(const httplib::Request &req, httplib::Response &res, const std::function<void()> &fn) {
         auto start = std::chrono::steady_clock::now();
         guarded(res, fn);
-        metrics.time(Metrics::route_of(req.path), std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        const std::string route = Metrics::route_of(req.path);
+        metrics.time(route, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        metrics.count(route, res.status == -1 ? 200 : res.status);
     }
 
     httplib::Server::Handler route(std::function<void(const httplib::Request &, httplib::Response &)> fn) {
@@ -492,12 +494,14 @@ struct Server::Impl {
         // Workers: enough that generations (at most generation_queue of them wait in workers) never
         // take the last one from /healthz, searches and uploads.
         http.new_task_queue = [n = opt.http_threads] { return new httplib::ThreadPool(n); };
+        // Every answer is counted for /metrics before it is sent (so a client's next request sees
+        // it): refusals here, routes in timed(), and what the error handler answers.
         http.set_pre_routing_handler([this](const httplib::Request &req, httplib::Response &res) {
-            return refuse(req, res) ? httplib::Server::HandlerResponse::Handled : httplib::Server::HandlerResponse::Unhandled;
+            if (!refuse(req, res)) return httplib::Server::HandlerResponse::Unhandled;
+            metrics.count(Metrics::route_of(req.path), res.status);
+            return httplib::Server::HandlerResponse::Handled;
         });
         http.Get("/healthz", route([](const auto &, auto &res) { send_json(res, 200, {{"status", "ok"}}); }));
-        // Every answered request is counted, refusals before routing included.
-        http.set_logger([this](const httplib::Request &req, const httplib::Response &res) { metrics.count(Metrics::route_of(req.path), res.status); });
 
         // Prometheus text format: requests and latency (metrics.h), the index's size, the generation queue.
         http.Get("/metrics", route([this](const auto &, auto &res) {
@@ -663,23 +667,18 @@ struct Server::Impl {
             send_json(res, 200, {{"deleted", id}});
         }));
 
-        http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request &req, httplib::Response &res) {
-            if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-            switch (res.status) {
-            case 413:
+        http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request &req, httplib::Response &res) {
+            if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // a route's error, counted there
+            if (res.status == 413) {
                 send_error(res, 413, "payload_too_large", "the request body is larger than this server accepts");
-                break;
-            case 404:
-                for (const auto &r : known_routes())
-                    if (std::regex_match(req.path, r)) {
-                        send_error(res, 405, "method_not_allowed", req.method + " is not supported on " + req.path);
-                        return httplib::Server::HandlerResponse::Handled;
-                    }
-                send_error(res, 404, "not_found", "no route " + req.method + " " + req.path);
-                break;
-            default:
+            } else if (res.status == 404) {
+                bool known = std::any_of(known_routes().begin(), known_routes().end(), [&](const auto &r) { return std::regex_match(req.path, r); });
+                if (known) send_error(res, 405, "method_not_allowed", req.method + " is not supported on " + req.path);
+                else send_error(res, 404, "not_found", "no route " + req.method + " " + req.path);
+            } else {
                 send_error(res, res.status, "http_" + std::to_string(res.status), "request failed");
             }
+            metrics.count(Metrics::route_of(req.path), res.status);
             return httplib::Server::HandlerResponse::Handled;
         }));
         http.set_exception_handler([](const httplib::Request &, httplib::Response &res, std::exception_ptr) {
