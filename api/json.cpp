@@ -55,6 +55,13 @@ std::string required_string(const json &body, const char *field) {
     return v->get<std::string>();
 }
 
+std::string bounded_string(const json &body, const char *field, size_t max_bytes) {
+    std::string s = required_string(body, field);
+    if (s.size() > max_bytes)
+        invalid(std::string("'") + field + "' is " + std::to_string(s.size()) + " bytes; the limit is " + std::to_string(max_bytes));
+    return s;
+}
+
 int bounded_int(const json &body, const char *field, int fallback, int lo, int hi) {
     const json *v = find(body, field);
     if (!v) return fallback;
@@ -100,10 +107,7 @@ Filter filter_from_json(const json &j) {
 
 SearchRequest search_request_from_json(const json &body, const char *text_field, int default_k, int max_k, size_t max_text) {
     SearchRequest r;
-    r.query = fields::required_string(body, text_field);
-    if (r.query.size() > max_text)
-        invalid(std::string("'") + text_field + "' is " + std::to_string(r.query.size()) + " bytes; the limit is " +
-                std::to_string(max_text));
+    r.query = fields::bounded_string(body, text_field, max_text);
     r.k = fields::bounded_int(body, "k", default_k, 1, max_k);
     if (const json *mode = fields::find(body, "mode")) {
         if (!mode->is_string()) invalid("'mode' must be lexical, dense or hybrid");

@@ -591,9 +591,7 @@ struct Server::Impl {
         http.Post("/v1/rerank", with_body([this](const auto &, auto &res, const Body &raw) {
             json body = parse_json(raw);
             if (!opt.reranker) throw HttpError{400, "no_reranker", "the server has no reranker (start it with --rerank PATH)"};
-            const std::string query = required_string(body, "query");
-            if (query.size() > opt.max_query_bytes)
-                throw HttpError{400, "invalid_field", "'query' is longer than " + std::to_string(opt.max_query_bytes) + " bytes"};
+            const std::string query = fields::bounded_string(body, "query", opt.max_query_bytes);
             const json *docs = fields::find(body, "documents");
             if (!docs || !docs->is_array() || docs->empty() || docs->size() > 1000)
                 throw HttpError{400, docs ? "invalid_field" : "missing_field", "'documents' must be an array of 1 to 1000 texts"};

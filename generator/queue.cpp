@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
 namespace saem {
 
@@ -19,6 +18,14 @@ struct GenerationQueue::Core {
     uint64_t ran = 0;
 };
 
+// Under the core's lock: a waiting job dropped, its captures (retrieved sources, sinks) released.
+void GenerationQueue::Ticket::drop_waiting() {
+    cancelled_ = true;
+    state_ = State::ended;
+    job_ = nullptr;
+    ++core_->stats.cancelled;
+}
+
 void GenerationQueue::Ticket::cancel() {
     std::lock_guard lock(core_->mutex);
     if (state_ == State::ended) return;
@@ -26,9 +33,7 @@ void GenerationQueue::Ticket::cancel() {
     if (state_ != State::waiting) return;  // the running job sees cancelled() at its next token
     auto &w = core_->waiting;
     w.erase(std::remove_if(w.begin(), w.end(), [this](const auto &t) { return t.get() == this; }), w.end());
-    state_ = State::ended;
-    ++core_->stats.cancelled;
-    job_ = nullptr;  // its captures (retrieved sources, sinks) go now
+    drop_waiting();
     core_->ended.notify_all();
 }
 
@@ -127,16 +132,10 @@ std::shared_ptr<GenerationQueue::Ticket> GenerationQueue::submit(Job job) {
 }
 
 void GenerationQueue::close() {
-    std::shared_ptr<Ticket> running;
     {
         std::lock_guard lock(core_->mutex);
         core_->stopping = true;
-        for (auto &t : core_->waiting) {
-            t->cancelled_ = true;
-            t->state_ = Ticket::State::ended;
-            t->job_ = nullptr;
-            ++core_->stats.cancelled;
-        }
+        for (auto &t : core_->waiting) t->drop_waiting();
         core_->waiting.clear();
         if (core_->running) core_->running->cancelled_ = true;
         core_->ended.notify_all();

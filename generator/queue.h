@@ -70,6 +70,7 @@ public:
         friend class GenerationQueue;
         friend struct Core;
         enum class State { waiting, running, ended };
+        void drop_waiting();
         std::shared_ptr<Core> core_;
         std::function<void(nn::Decoder &, const Ticket &)> job_;
         State state_ = State::waiting;  // guarded by core_->mutex

@@ -7,8 +7,11 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -74,6 +77,38 @@ inline std::vector<saem::Hit> search(saem::Store &s, const std::string &query, s
     r.query = query;
     return saem::Retriever({borrow(embedder), borrow(reranker)}).search(s, r).hits;
 }
+
+// Holds whoever calls pass() while it is closed, counting arrivals: lets a test stop a model in
+// the middle of a call (an upload in its encoder, a generation in its decoder) and let it go.
+class Gate {
+public:
+    void set_open(bool open) {
+        std::lock_guard lock(m_);
+        open_ = open;
+        cv_.notify_all();
+    }
+    void pass() {
+        std::unique_lock lock(m_);
+        ++arrivals_;
+        cv_.notify_all();
+        cv_.wait(lock, [&] { return open_; });
+    }
+    int arrivals() const {
+        std::lock_guard lock(m_);
+        return arrivals_;
+    }
+    // Waits (up to 10 s) until pass() has been called n times in all.
+    bool wait_arrivals(int n) const {
+        std::unique_lock lock(m_);
+        return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return arrivals_ >= n; });
+    }
+
+private:
+    mutable std::mutex m_;
+    mutable std::condition_variable cv_;
+    bool open_ = true;
+    int arrivals_ = 0;
+};
 
 // Maps each text to a preset vector (or zeros): lets a test choose the query vector exactly.
 struct TableEmbedder : saem::nn::Embedder {

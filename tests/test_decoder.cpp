@@ -470,25 +470,8 @@ namespace {
 // A decoder whose eval() waits while its gate is closed: holds a generation at a known point.
 struct GatedDecoder : Decoder {
     std::shared_ptr<Decoder> inner;
-    std::mutex m;
-    std::condition_variable cv;
-    bool open = true;
-    int evals = 0;
+    Gate gate;
     explicit GatedDecoder(std::shared_ptr<Decoder> d) : inner(std::move(d)) {}
-    void set_open(bool o) {
-        std::lock_guard lock(m);
-        open = o;
-        cv.notify_all();
-    }
-    int eval_count() {
-        std::lock_guard lock(m);
-        return evals;
-    }
-    // Waits until eval() has been entered n times.
-    bool wait_evals(int n) {
-        std::unique_lock lock(m);
-        return cv.wait_for(lock, std::chrono::seconds(10), [&] { return evals >= n; });
-    }
     const Bpe &tokenizer() const override { return inner->tokenizer(); }
     std::string architecture() const override { return inner->architecture(); }
     std::string describe() const override { return inner->describe(); }
@@ -496,12 +479,7 @@ struct GatedDecoder : Decoder {
     int context_length() const override { return inner->context_length(); }
     int n_past() const override { return inner->n_past(); }
     const float *eval(const int32_t *tokens, size_t n) override {
-        {
-            std::unique_lock lock(m);
-            ++evals;
-            cv.notify_all();
-            cv.wait(lock, [&] { return open; });
-        }
+        gate.pass();
         return inner->eval(tokens, n);
     }
     void truncate(int n) override { inner->truncate(n); }
@@ -637,9 +615,9 @@ TEST_CASE("HTTP generations go through a bounded queue: 429 beyond it, /healthz 
         return fd;
     };
 
-    gated->set_open(false);
+    gated->gate.set_open(false);
     int first = send_raw(body);  // runs, held in the decoder
-    REQUIRE(gated->wait_evals(1));
+    REQUIRE(gated->gate.wait_arrivals(1));
     int second = send_raw(stream_body);  // waits in the queue
     REQUIRE(wait_stats("waiting", 1));
     auto r = client.Post("/v1/ask", body, "application/json");
@@ -663,20 +641,20 @@ TEST_CASE("HTTP generations go through a bounded queue: 429 beyond it, /healthz 
     // The running one hangs up: its generation stops at the next token instead of running on.
     ::close(first);
     std::this_thread::sleep_for(500ms);  // the worker looks every 100 ms
-    gated->set_open(true);
+    gated->gate.set_open(true);
     CHECK(wait_stats("running", 0));
     auto st = stats();
     CHECK(st["cancelled"] == 2);
     CHECK(st["completed"] == 0);
 
     // A streaming client that hangs up mid-answer cancels it too.
-    int evals = gated->eval_count();
-    gated->set_open(false);
+    int evals = gated->gate.arrivals();
+    gated->gate.set_open(false);
     int streaming = send_raw(stream_body);
-    REQUIRE(gated->wait_evals(evals + 1));
+    REQUIRE(gated->gate.wait_arrivals(evals + 1));
     ::close(streaming);
     std::this_thread::sleep_for(500ms);
-    gated->set_open(true);
+    gated->gate.set_open(true);
     CHECK(wait_stats("running", 0));
     CHECK(stats()["cancelled"] == 3);
 
@@ -691,8 +669,8 @@ TEST_CASE("HTTP generations go through a bounded queue: 429 beyond it, /healthz 
 
     // Stopping the server cancels the answer under way: its client gets 503 shutting_down, not
     // a cut-off answer passed off as whole.
-    evals = gated->eval_count();
-    gated->set_open(false);
+    evals = gated->gate.arrivals();
+    gated->gate.set_open(false);
     std::promise<std::pair<int, std::string>> reply;
     std::thread waiting([&] {
         httplib::Client c("127.0.0.1", port);
@@ -700,9 +678,9 @@ TEST_CASE("HTTP generations go through a bounded queue: 429 beyond it, /healthz 
         auto res = c.Post("/v1/ask", body, "application/json");
         reply.set_value(res ? std::make_pair(res->status, res->body) : std::make_pair(-1, std::string()));
     });
-    bool held = gated->wait_evals(evals + 1);
+    bool held = gated->gate.wait_arrivals(evals + 1);
     server.stop();
-    gated->set_open(true);
+    gated->gate.set_open(true);
     waiting.join();
     thread.join();
     REQUIRE(held);

@@ -453,31 +453,10 @@ namespace {
 
 // An encoder that holds embed() while its gate is closed: an upload stopped mid-embedding.
 struct GatedEmbedder : TableEmbedder {
-    mutable std::mutex m;
-    mutable std::condition_variable cv;
-    mutable bool open = true;
-    mutable int entered = 0;
+    mutable Gate gate;
     GatedEmbedder() : TableEmbedder(4, "gated-test-encoder") {}
-    void set_open(bool o) const {
-        std::lock_guard lock(m);
-        open = o;
-        cv.notify_all();
-    }
-    int entered_count() const {
-        std::lock_guard lock(m);
-        return entered;
-    }
-    bool wait_entered(int n) const {
-        std::unique_lock lock(m);
-        return cv.wait_for(lock, std::chrono::seconds(10), [&] { return entered >= n; });
-    }
     void embed(const std::vector<std::string> &texts, float *out) const override {
-        {
-            std::unique_lock lock(m);
-            ++entered;
-            cv.notify_all();
-            cv.wait(lock, [&] { return open; });
-        }
+        gate.pass();
         TableEmbedder::embed(texts, out);
     }
 };
@@ -493,19 +472,19 @@ TEST_CASE("an upload being parsed and embedded does not hold the store's write l
     REQUIRE(r->status == 201);
     const int64_t old_id = body_of(r)["id"];
 
-    encoder->set_open(false);
-    int entered = encoder->entered_count();
+    encoder->gate.set_open(false);
+    int entered = encoder->gate.arrivals();
     std::thread upload([&] {
         auto uc = srv.client();
         auto ur = uc.Post("/v1/documents", R"({"path": "new.txt", "text": "A new note about currents."})", "application/json");
         REQUIRE(ur);
         CHECK(ur->status == 201);
     });
-    REQUIRE(encoder->wait_entered(entered + 1));
+    REQUIRE(encoder->gate.wait_arrivals(entered + 1));
     // While the upload is in its encoder, a delete (a write) goes through.
     c.set_read_timeout(3, 0);
     r = c.Delete("/v1/documents/" + std::to_string(old_id));
-    encoder->set_open(true);
+    encoder->gate.set_open(true);
     upload.join();
     REQUIRE(r);
     CHECK(r->status == 200);

@@ -5,6 +5,8 @@
 // crash, a sanitizer report, a hang or a broken property (checked with require()) is a finding.
 #pragma once
 
+#include "nn/weights.h"
+
 #include <unistd.h>
 
 #include <cstdint>
@@ -13,6 +15,7 @@
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fuzz {
 
@@ -32,6 +35,17 @@ inline void require(bool ok, const char *what) {
     if (!ok) {
         std::fprintf(stderr, "property broken: %s\n", what);
         std::abort();
+    }
+}
+
+// Dequantises the first row of each tensor a loader admitted: its bytes must be where it says.
+// A shape such as [0, 2^48] is admitted (it holds no bytes), so a row is sized only when there is one.
+inline void read_first_rows(const std::vector<saem::nn::Tensor> &tensors) {
+    for (const auto &t : tensors) {
+        const int64_t n = t.shape.empty() ? 1 : t.shape.back();
+        if (t.elements() <= 0 || n > (1 << 20)) continue;
+        std::vector<float> row(static_cast<size_t>(n));
+        saem::nn::dequantize_row(t, 0, row.data());
     }
 }
 
