@@ -7,6 +7,7 @@
 #pragma once
 
 #include "generator/generator.h"
+#include "generator/router.h"
 #include "ingest/ingest.h"
 #include "retrieval/pipeline.h"
 #include "retrieval/store.h"
@@ -47,8 +48,11 @@ struct LoadedEncoder {
     std::string path, reason;
 };
 // The config file: $SAEM_CONFIG, else $XDG_CONFIG_HOME/saem/config.json, else
-// ~/.config/saem/config.json; {"encoder": PATH, "model_folders": [DIR, ...]}, both optional.
+// ~/.config/saem/config.json; {"encoder": PATH, "model_folders": [DIR, ...], "router": {...}}, all
+// optional (router: generator/router.h).
 std::string config_path();
+// Its contents ({} when there is none); throws std::runtime_error when it is not a JSON object.
+nlohmann::json read_config();
 // Model folders searched, in order: SAEM_MODELS (colon-separated), the config file's
 // model_folders, ./models, ~/.local/share/saem/models, /usr/local/share/saem/models, /usr/share/saem/models.
 std::vector<std::string> model_folders();
@@ -58,7 +62,16 @@ std::vector<ModelCandidate> list_models();
 // model_folders().
 LoadedEncoder find_encoder(const std::string &explicit_path, Store *store);
 
+// One index the server serves, by name. Names are 1 to 64 of [A-Za-z0-9._-].
+struct CollectionOptions {
+    std::string name, db;
+};
+
 struct ServerOptions {
+    // The indexes served. Every route takes a collection ("collection" in a JSON body or a form,
+    // ?collection= on GET and DELETE; the OpenAI routes take it as "model"); a request that names
+    // none gets the first. Empty: one collection, "default", at db.
+    std::vector<CollectionOptions> collections;
     std::string db;
     size_t max_body_bytes = 32u << 20;  // larger bodies get 413, after inflation, chunked or not
     size_t max_query_bytes = 8192;      // a longer "query" or "question" gets 400
@@ -86,9 +99,15 @@ struct ServerOptions {
     size_t http_threads = 0;  // request workers; 0: max(8, generation_queue + 4)
     std::string chat_template;  // "", "chatml", "llama3"
     int max_answer_tokens = 512;
+    // Generation on an OpenAI-compatible server (generator/remote.h), at most generation_queue at
+    // once. When it fails before its answer starts, the local decoder answers, or else the
+    // extractive answer, and the answer says so.
+    std::shared_ptr<ChatModel> remote;
+    // With both a decoder and a remote model: which one answers (generator/router.h).
+    RouterOptions router;
 };
 
-// The HTTP API over one index file. Each request opens its own connection to the store, so
+// The HTTP API over its collections' index files. Each request opens its own connection to the store, so
 // readers run while a write is in progress (SQLite WAL); writes are serialised. The constructor
 // refuses (RequestError) an encoder other than the one the index's vectors were made with.
 // Threads: construct, bind and listen on one thread; stop() from any thread (a signal handler).

@@ -19,10 +19,21 @@ json to_json(const Answer &a) {
     json citations = json::array(), sentences = json::array();
     for (const auto &c : a.citations)
         citations.push_back({{"number", c.number}, {"path", c.path}, {"title", c.title}, {"heading", c.heading},
-                             {"page", c.page}, {"document_id", c.document_id}, {"chunk_id", c.chunk_id}});
+                             {"page", c.page}, {"document_id", c.document_id}, {"chunk_id", c.chunk_id}, {"text", c.text}});
     for (const auto &s : a.sentences) sentences.push_back({{"text", s.text}, {"citation", s.citation}, {"score", s.score}});
-    return {{"found", a.found}, {"answer", a.text}, {"method", a.method}, {"note", a.note},
-            {"sentences", sentences}, {"citations", citations}};
+    json out = {{"found", a.found}, {"answer", a.text}, {"method", a.method}, {"note", a.note},
+                {"sentences", sentences}, {"citations", citations}};
+    if (a.method == "generated") {
+        out["model"] = a.model;
+        out["usage"] = {{"prompt_tokens", a.prompt_tokens}, {"completion_tokens", a.completion_tokens},
+                        {"total_tokens", a.prompt_tokens + a.completion_tokens}};
+        out["stop_reason"] = a.stop_reason;
+    }
+    if (!a.route.empty()) {
+        out["route"] = a.route;
+        out["route_reason"] = a.route_reason;
+    }
+    return out;
 }
 
 json to_json(const DocumentInfo &d) {

@@ -1,6 +1,7 @@
 // The saem command line.
 #include "api/api.h"
 #include "api/cli.h"
+#include "generator/remote.h"
 
 #include <unistd.h>
 
@@ -218,8 +219,24 @@ int cmd_serve(const Args &a) {
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     saem::ServerOptions so;
     so.db = a.get("db", "saem.db");
+    for (const auto &spec : a.all("collection")) {
+        size_t eq = spec.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+            throw UsageError("--collection takes NAME=DB, not '" + spec + "'");
+        so.collections.push_back({spec.substr(0, eq), spec.substr(eq + 1)});
+    }
+    if (a.has("data")) {
+        std::vector<std::filesystem::path> found;
+        for (const auto &e : std::filesystem::directory_iterator(a.get("data")))
+            if (e.path().extension() == ".db") found.push_back(e.path());
+        std::sort(found.begin(), found.end());
+        for (const auto &f : found) so.collections.push_back({f.stem().string(), f.string()});
+        if (found.empty()) throw UsageError("--data " + a.get("data") + " holds no NAME.db index");
+    }
+    if (!so.collections.empty() && a.has("db")) throw UsageError("give --db or --collection/--data, not both");
     {
-        saem::Store store(so.db);
+        // The encoder: the one the first collection was built with, unless given.
+        saem::Store store(so.collections.empty() ? so.db : so.collections.front().db);
         saem::LoadedEncoder enc = encoder_for(a, &store);
         if (enc.embedder) std::cerr << "encoder: " << enc.path << " (" << enc.reason << ")\n";
         so.embedder = std::move(enc.embedder);
@@ -234,6 +251,27 @@ int cmd_serve(const Args &a) {
         so.chat_template = a.get("template");
         so.max_answer_tokens = a.get_int("max-tokens", so.max_answer_tokens, 1, 8192);
     }
+    if (a.has("generator-url")) {
+        saem::RemoteOptions ro;
+        ro.url = a.get("generator-url");
+        ro.model = a.get("generator-model");
+        if (a.has("generator-key-file")) {
+            std::ifstream in(a.get("generator-key-file"));
+            if (!in || !std::getline(in, ro.api_key) || ro.api_key.empty())
+                throw UsageError("cannot read a key from the generator key file " + a.get("generator-key-file"));
+            while (!ro.api_key.empty() && (ro.api_key.back() == '\r' || ro.api_key.back() == ' ')) ro.api_key.pop_back();
+        }
+        ro.context_tokens = a.get_int("generator-context", ro.context_tokens, 256, 1 << 24);
+        ro.read_timeout = a.get_double("generator-timeout", ro.read_timeout, 0.1, 3600);
+        ro.retries = a.get_int("generator-retries", ro.retries, 0, 10);
+        so.remote = std::make_shared<saem::RemoteChat>(ro);
+        std::cerr << "generator: " << ro.url << (ro.model.empty() ? "" : " model " + ro.model) << '\n';
+    } else if (a.has("generator-model") || a.has("generator-key-file")) {
+        throw UsageError("--generator-model and --generator-key-file go with --generator-url");
+    }
+    so.router = saem::router_options_from_json(saem::read_config().value("router", nlohmann::json()));
+    if (a.has("route")) so.router.policy = saem::parse_route_policy(a.get("route"));
+    if (so.decoder && so.remote) std::cerr << "route: " << (a.has("route") ? a.get("route") : "auto (or the config's router.policy)") << '\n';
     so.max_body_bytes = size_t(a.get_int("max-body-mb", 32, 1, 4096)) << 20;
     so.generation_queue = size_t(a.get_int("generation-queue", int(so.generation_queue), 1, 1024));
     so.http_threads = size_t(a.get_int("http-threads", 0, 0, 4096));
@@ -266,7 +304,10 @@ int cmd_serve(const Args &a) {
         sigwait(&stop_signals, &signal);
         if (!listen_ended) std::_Exit(128 + signal);
     });
-    std::cerr << "saem serving " << so.db << " on http://" << host << ":" << bound << std::endl;
+    std::cerr << "saem serving ";
+    if (so.collections.empty()) std::cerr << so.db;
+    for (size_t i = 0; i < so.collections.size(); ++i) std::cerr << (i ? ", " : "") << so.collections[i].name << "=" << so.collections[i].db;
+    std::cerr << " on http://" << host << ":" << bound << std::endl;
     if (so.api_keys.empty() && host != "127.0.0.1" && host != "localhost" && host != "::1")
         std::cerr << "saem: warning: listening on " << host << " without an API key: anyone who can reach it can read and "
                      "change the index (--api-key-file FILE or SAEM_API_KEY)\n";
@@ -515,7 +556,16 @@ const std::vector<Entry> &commands() {
                                    encoder_option,
                                    no_encoder_option,
                                    {"rerank", "PATH", "the cross-encoder for requests with \"rerank\": true"},
-                                   {"max-tokens", "N", "default answer length of generated answers (default 512)"}},
+                                   {"max-tokens", "N", "default answer length of generated answers (default 512)"},
+                                   {"collection", "NAME=DB", "serve the index DB as collection NAME (instead of --db)", true},
+                                   {"data", "DIR", "serve every DIR/NAME.db as collection NAME"},
+                                   {"generator-url", "URL", "generate on an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1)"},
+                                   {"generator-model", "NAME", "the model to ask the generator server for"},
+                                   {"generator-key-file", "FILE", "the generator server's API key (first line of FILE)"},
+                                   {"generator-context", "N", "the remote model's context in tokens (default 8192)"},
+                                   {"generator-timeout", "SECONDS", "give up on a silent generator server after SECONDS (default 60)"},
+                                   {"generator-retries", "N", "attempts after a failure before the answer falls back (default 2)"},
+                                   {"route", "POLICY", "with --model and --generator-url: local, remote or auto (default auto; thresholds: config \"router\")"}},
                decoder_options())},
          cmd_serve},
         {{"eval", "beir DIR", 2, 2, "index a BEIR dataset and print nDCG@10, Recall@100, MRR@10",

@@ -1,6 +1,8 @@
 #include "api/api.h"
 #include "api/fields.h"
 #include "api/metrics.h"
+#include "api/openai.h"
+#include "generator/remote.h"
 #include "generator/queue.h"
 
 #include <httplib.h>
@@ -206,7 +208,8 @@ const std::vector<std::regex> &known_routes() {
     static const std::vector<std::regex> routes = {
         std::regex("/healthz"), std::regex("/v1/stats"), std::regex("/v1/search"), std::regex("/v1/ask"),
         std::regex("/v1/documents"), std::regex("/v1/documents/[0-9]+"), std::regex("/v1/embeddings"), std::regex("/v1/models"),
-        std::regex("/v1/rerank"), std::regex("/metrics")};
+        std::regex("/v1/rerank"), std::regex("/metrics"),
+        std::regex("/v1/chat/completions"), std::regex("/v1/collections")};
     return routes;
 }
 
@@ -217,9 +220,33 @@ struct Server::Impl {
     bool loopback = false;  // bound to a loopback address: Host must name it
     Retriever retriever;
     httplib::Server http;
-    std::mutex write_mutex;  // held only while a document is written, never while it is parsed or embedded
-    std::unique_ptr<GenerationQueue> generations;  // when there is a decoder
+    struct Collection {
+        std::string name, db;
+        std::mutex write_mutex;  // held only while a document is written, never while it is parsed or embedded
+    };
+    std::vector<std::unique_ptr<Collection>> collections;  // the first is the default
+    std::unique_ptr<GenerationQueue> generations;          // when there is a decoder
+    std::atomic<size_t> remote_running{0};                 // remote generations under way
     Metrics metrics;
+
+    Collection *find_collection(const std::string &name) {
+        for (auto &c : collections)
+            if (c->name == name) return c.get();
+        return nullptr;
+    }
+    Collection &collection_named(const std::string &name) {
+        if (name.empty()) return *collections.front();
+        if (Collection *c = find_collection(name)) return *c;
+        throw HttpError{404, "collection_not_found", "no collection '" + name.substr(0, 200) + "' (GET /v1/collections lists them)"};
+    }
+    // The collection a JSON body names in "collection", else the default.
+    Collection &collection_of(const json &body) {
+        const json *c = fields::find(body, "collection");
+        if (c && !c->is_string()) throw HttpError{400, "invalid_field", "'collection' must be a string"};
+        return collection_named(c ? c->get<std::string>() : "");
+    }
+    // The collection ?collection= names, else the default.
+    Collection &collection_of(const httplib::Request &req) { return collection_named(req.get_param_value("collection")); }
 
     // Runs a route: JSON errors with a stable shape whatever goes wrong inside.
     static void guarded(httplib::Response &res, const std::function<void()> &fn) {
@@ -320,7 +347,8 @@ struct Server::Impl {
         // Only the routes that read their body through read_body() may have one: cpp-httplib reads
         // any other request's body whole, chunked or compressed, without a limit.
         const bool body_route = req.method == "POST" && (req.path == "/v1/search" || req.path == "/v1/ask" || req.path == "/v1/documents" ||
-                                                                req.path == "/v1/embeddings" || req.path == "/v1/rerank");
+                                                                req.path == "/v1/embeddings" || req.path == "/v1/rerank" ||
+                                                                req.path == "/v1/chat/completions");
         const bool has_body = req.has_header("Transfer-Encoding") ||
                               (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
         if (has_body && !body_route) {
@@ -373,23 +401,168 @@ struct Server::Impl {
         return ok;
     }
 
-    // /v1/ask: extractive without a decoder (or with "method": "extractive"), else generated from
-    // the retrieved sources; "stream": true sends the generated answer as server-sent events:
+    // ---- Generated answers, local or remote -------------------------------------------------------
+
+    std::string decoder_id() const { return opt.decoder_name.empty() ? opt.decoder->architecture() : opt.decoder_name; }
+    bool can_generate() const { return opt.decoder || opt.remote; }
+
+    // What one generated answer needs, whichever model writes it.
+    using Work = std::function<Answer(ChatModel &, const std::atomic<bool> *cancel, const TextSink &)>;
+    struct ClientGone {};  // the client hung up: its answer was cancelled and nothing is sent
+
+    // A generated answer's plan: which model, why, and its admission (a place in the local queue,
+    // or a remote slot), taken before the response starts so that refusals are still a 429.
+    struct Plan {
+        Work work;
+        bool remote = false;
+        std::string reason;
+        std::shared_ptr<AnswerStream> out;
+        std::shared_ptr<GenerationQueue::Ticket> ticket;
+        std::shared_ptr<void> remote_slot;
+        std::function<Answer()> extractive;  // the last fallback; null: none (a plain chat)
+    };
+
+    std::shared_ptr<GenerationQueue::Ticket> submit_local(const Work &work, const std::shared_ptr<AnswerStream> &out) {
+        return generations->submit([this, work, out](nn::Decoder &decoder, const GenerationQueue::Ticket &t) {
+            LocalChat model(decoder, opt.chat_template, decoder_id());
+            Answer a = work(model, &t.cancel_flag(), [&](std::string_view piece) {
+                out->push(std::string(piece));
+                return !t.cancelled();
+            });
+            // A cancelled answer is not passed off as a whole one.
+            if (t.cancelled()) throw GenerationCancelled("the answer was cancelled: the server is stopping");
+            out->finish(std::move(a));
+        });
+    }
+
+    std::shared_ptr<Plan> plan(Work work, bool remote, std::string reason, std::function<Answer()> extractive) {
+        auto p = std::make_shared<Plan>();
+        p->work = std::move(work);
+        p->remote = remote;
+        p->reason = std::move(reason);
+        p->extractive = std::move(extractive);
+        if (remote) {
+            if (remote_running.fetch_add(1) >= opt.generation_queue) {
+                remote_running.fetch_sub(1);
+                throw QueueFull("the remote generator has " + std::to_string(opt.generation_queue) + " answers under way; try again shortly", 1);
+            }
+            p->remote_slot = std::shared_ptr<void>(nullptr, [this](void *) { remote_running.fetch_sub(1); });
+        } else {
+            p->out = std::make_shared<AnswerStream>();
+            p->ticket = submit_local(p->work, p->out);
+        }
+        return p;
+    }
+
+    // Waits for a local answer on this worker, passing its pieces to emit and watching the client.
+    static Answer wait_local(GenerationQueue::Ticket &ticket, AnswerStream &out, const TextSink &emit, int socket) {
+        for (;;) {
+            bool ended = ticket.wait_for(std::chrono::milliseconds(0));
+            for (const auto &piece : out.take(std::chrono::milliseconds(ended ? 0 : 100)))
+                if (emit && !emit(piece)) {
+                    ticket.cancel();
+                    throw ClientGone{};
+                }
+            if (ended) break;
+            if (client_gone(socket)) {
+                ticket.cancel();
+                throw ClientGone{};
+            }
+        }
+        ticket.rethrow_if_failed();
+        if (!out.answer) throw GenerationCancelled("the server stopped before the answer was generated");
+        return *out.answer;
+    }
+
+    // Produces the planned answer on this worker. A remote failure before its answer started falls
+    // back to the local model, else to the extractive answer, and the answer's route_reason says so.
+    Answer run(Plan &p, const TextSink &emit, int socket) {
+        if (!p.remote) {
+            Answer a = wait_local(*p.ticket, *p.out, emit, socket);
+            a.route = "local";
+            a.route_reason = p.reason;
+            return a;
+        }
+        std::atomic<bool> cancel{false};
+        try {
+            Answer a = p.work(*opt.remote, &cancel, [&](std::string_view piece) {
+                if (client_gone(socket) || (emit && !emit(piece))) cancel = true;
+                return !cancel;
+            });
+            if (cancel) throw ClientGone{};
+            a.route = "remote";
+            a.route_reason = p.reason;
+            return a;
+        } catch (const RemoteError &e) {
+            std::string why = p.reason + "; the remote model failed (" + e.what() + "), so ";
+            if (generations) {
+                p.out = std::make_shared<AnswerStream>();
+                p.ticket = submit_local(p.work, p.out);
+                Answer a = wait_local(*p.ticket, *p.out, emit, socket);
+                a.route = "local";
+                a.route_reason = why + "the local model answered";
+                return a;
+            }
+            if (!p.extractive) throw HttpError{502, "remote_failed", std::string("the remote model failed: ") + e.what()};
+            Answer a = p.extractive();
+            a.note = "The remote model failed, so this answer quotes the most relevant sentences verbatim.";
+            a.route = "extractive";
+            a.route_reason = why + "the answer is extractive";
+            if (emit) emit(a.text);
+            return a;
+        }
+    }
+
+    // Which generator answers a question with these sources (generator/router.h).
+    std::pair<bool, std::string> route_for(const std::string &question, const Retrieved &r, int max_tokens) const {
+        if (!opt.remote) return {false, "the local model is the only generator"};
+        if (!opt.decoder) return {true, "the remote model is the only generator"};
+        RouteSignals s = route_signals(opt.router, question, r);
+        bool fits = true;
+        if (opt.router.policy == RoutePolicy::automatic && !r.hits.empty()) {
+            std::string sources;
+            for (int i = 0; i < std::max(s.sources_needed, 1) && i < int(r.hits.size()); ++i) sources += source_block(i + 1, r.hits[size_t(i)]);
+            LocalChat local(*opt.decoder, opt.chat_template);
+            fits = local.prompt_tokens(rag_messages(question, sources, {})) + max_tokens <= opt.decoder->context_length();
+        }
+        RouteDecision d = choose_route(opt.router, s, fits);
+        return {d.remote, d.reason};
+    }
+
+    // A retrieval-augmented answer's plan over these sources.
+    std::shared_ptr<Plan> plan_answer(const std::string &question, std::shared_ptr<const Retrieved> sources, GeneratedAnswerOptions go) {
+        auto [remote, reason] = route_for(question, *sources, go.generation.max_tokens);
+        Work work = [question, sources, go](ChatModel &model, const std::atomic<bool> *cancel, const TextSink &sink) {
+            GeneratedAnswerOptions options = go;
+            options.generation.cancel = cancel;
+            return answer_generated(model, question, *sources, options, sink);
+        };
+        return plan(std::move(work), remote, std::move(reason), [question, sources] { return answer_extractive(question, *sources); });
+    }
+
+    // "method": "generated" (the default when the server has a generator) or "extractive".
+    std::string answer_method(const json &body) const {
+        std::string method = can_generate() ? "generated" : "extractive";
+        if (const json *m = fields::find(body, "method")) {
+            if (!m->is_string() || (*m != "generated" && *m != "extractive"))
+                throw HttpError{400, "invalid_field", "'method' must be \"generated\" or \"extractive\""};
+            method = m->get<std::string>();
+        }
+        if (method == "generated" && !can_generate())
+            throw HttpError{400, "no_generator", "the server has no generator model (start it with --model FILE.gguf or --generator-url URL)"};
+        return method;
+    }
+
+    // /v1/ask: extractive without a generator (or with "method": "extractive"), else generated
+    // from the retrieved sources; "stream": true sends the generated answer as server-sent events:
     // "data: {"text": piece}" per piece, then "event: done" with the whole answer's JSON (or
     // "event: error" with the error's).
     void ask(const httplib::Request &req, httplib::Response &res, const Body &raw) {
         json body = parse_json(raw);
+        Collection &col = collection_of(body);
         SearchRequest sr = for_answers(search_request_from_json(body, "question", 5, 100, opt.max_query_bytes));
         const std::string question = sr.query;
-        std::string method = opt.decoder ? "generated" : "extractive";
-        if (body.contains("method") && !body["method"].is_null()) {
-            if (!body["method"].is_string()) throw HttpError{400, "invalid_field", "'method' must be \"generated\" or \"extractive\""};
-            method = body["method"].get<std::string>();
-        }
-        if (method != "generated" && method != "extractive")
-            throw HttpError{400, "invalid_field", "'method' must be \"generated\" or \"extractive\""};
-        if (method == "generated" && !opt.decoder)
-            throw HttpError{400, "no_generator", "the server has no decoder model (start it with --model FILE.gguf)"};
+        const std::string method = answer_method(body);
         GeneratedAnswerOptions go;
         go.chat_template = opt.chat_template;
         go.generation.max_tokens = bounded_int(body, "max_tokens", opt.max_answer_tokens, 1, 8192);
@@ -398,87 +571,172 @@ struct Server::Impl {
         sampling.seed = uint64_t(bounded_int(body, "seed", 0, 0, 2147483647));
         const bool stream = optional_bool(body, "stream", false);
         if (stream && method != "generated") throw HttpError{400, "invalid_field", "'stream' needs a generated answer"};
-        if (method == "generated") generations->check_room();  // a full queue refuses before retrieval is paid for
+        // A full local queue refuses before retrieval is paid for, when the answer can only be local.
+        if (method == "generated" && !opt.remote) generations->check_room();
         Retrieved retrieved;
         {
-            Store store(opt.db, opt.busy_timeout_ms);
+            Store store(col.db, opt.busy_timeout_ms);
             retrieved = retriever.search(store, sr);
         }
-        if (method == "extractive") {
-            json out = to_json(answer_extractive(question, retrieved));
-            out["question"] = question;
-            out["mode"] = mode_name(retrieved.mode);
-            if (opt.decoder) out["note"] = "Extractive, as asked: the most relevant sentences, quoted verbatim.";
-            return send_json(res, 200, out);
-        }
-        // The answer is generated on the queue's thread; this worker waits for it, and cancels it
-        // if the client hangs up first.
-        const int socket = connection_socket(req);
-        auto sources = std::make_shared<const Retrieved>(std::move(retrieved));
-        auto out = std::make_shared<AnswerStream>();
-        auto ticket = generations->submit([out, sources, question, go, stream](nn::Decoder &decoder, const GenerationQueue::Ticket &t) {
-            GeneratedAnswerOptions options = go;
-            options.generation.cancel = &t.cancel_flag();
-            Answer a = answer_generated(decoder, question, *sources, options, [&](std::string_view piece) {
-                if (stream) out->push(std::string(piece));
-                return !t.cancelled();
-            });
-            // A cancelled answer is not passed off as a whole one.
-            if (t.cancelled()) throw GenerationCancelled("the answer was cancelled: the server is stopping");
-            out->finish(std::move(a));
-        });
-        auto to_response = [question, mode = sources->mode](const Answer &a) {
+        auto to_response = [question, mode = retrieved.mode, name = col.name](const Answer &a) {
             json j = to_json(a);
             j["question"] = question;
             j["mode"] = mode_name(mode);
+            j["collection"] = name;
             return j;
         };
+        if (method == "extractive") {
+            json out = to_response(answer_extractive(question, retrieved));
+            if (can_generate()) out["note"] = "Extractive, as asked: the most relevant sentences, quoted verbatim.";
+            return send_json(res, 200, out);
+        }
+        const int socket = connection_socket(req);
+        auto p = plan_answer(question, std::make_shared<const Retrieved>(std::move(retrieved)), go);
         if (!stream) {
-            while (!ticket->wait_for(std::chrono::milliseconds(100)))
-                if (client_gone(socket)) {
-                    ticket->cancel();
-                    res.set_header("Connection", "close");
-                    throw HttpError{503, "cancelled", "the client closed the connection; its answer was cancelled"};
-                }
-            ticket->rethrow_if_failed();
-            if (!out->answer) throw HttpError{503, "shutting_down", "the server stopped before the answer was generated"};
-            return send_json(res, 200, to_response(*out->answer));
+            try {
+                return send_json(res, 200, to_response(run(*p, {}, socket)));
+            } catch (const ClientGone &) {
+                res.set_header("Connection", "close");
+                throw HttpError{503, "cancelled", "the client closed the connection; its answer was cancelled"};
+            }
         }
         res.set_header("Cache-Control", "no-cache");
         res.set_chunked_content_provider(
             "text/event-stream",
-            [out, ticket, socket, to_response](size_t, httplib::DataSink &sink) {
+            [this, p, socket, to_response](size_t, httplib::DataSink &sink) {
                 auto event = [&](const char *name, const json &data) {
                     std::string e = (name ? std::string("event: ") + name + "\n" : std::string()) + "data: " + dump(data) + "\n\n";
                     return sink.write(e.data(), e.size());
                 };
-                for (;;) {
-                    bool ended = ticket->wait_for(std::chrono::milliseconds(0));
-                    for (const auto &piece : out->take(std::chrono::milliseconds(ended ? 0 : 100)))
-                        if (!event(nullptr, {{"text", piece}})) {
-                            ticket->cancel();  // the client went away: stop at the next token
-                            return false;
-                        }
-                    if (ended) break;
-                    if (client_gone(socket)) {
-                        ticket->cancel();
-                        return false;
-                    }
-                }
                 try {
-                    ticket->rethrow_if_failed();
-                    if (!out->answer) throw std::runtime_error("the server stopped before the answer was generated");
-                    event("done", to_response(*out->answer));
+                    Answer a = run(*p, [&](std::string_view piece) { return event(nullptr, {{"text", piece}}); }, socket);
+                    event("done", to_response(a));
+                } catch (const ClientGone &) {
+                    return false;
                 } catch (const std::exception &e) {
-                    const char *code = dynamic_cast<const nn::ContextError *>(&e)       ? "context_exceeded"
-                                       : dynamic_cast<const GenerationCancelled *>(&e) ? "shutting_down"
-                                                                                        : "internal";
-                    event("error", {{"error", {{"code", code}, {"message", e.what()}}}});
+                    event("error", {{"error", {{"code", stream_error_code(e)}, {"message", e.what()}}}});
+                } catch (const HttpError &e) {
+                    event("error", {{"error", {{"code", e.code}, {"message", e.message}}}});
                 }
                 sink.done();
                 return true;
             },
-            [ticket](bool) { ticket->cancel(); });  // a response never sent still frees its place
+            [p](bool) {
+                if (p->ticket) p->ticket->cancel();  // a response never sent still frees its place
+            });
+    }
+
+    static const char *stream_error_code(const std::exception &e) {
+        return dynamic_cast<const nn::ContextError *>(&e)      ? "context_exceeded"
+               : dynamic_cast<const GenerationCancelled *>(&e) ? "shutting_down"
+               : dynamic_cast<const QueueFull *>(&e)           ? "too_many_requests"
+                                                                : "internal";
+    }
+
+    // OpenAI's chat completions. "model" names a collection (the last user message is answered
+    // from it, earlier turns kept as history, citations in the "citations" extension field), or the
+    // local or remote generator (a plain chat, no retrieval). The "saem" extension object takes
+    // the retrieval options of /v1/ask (k, mode, filter, mmr, rerank) and "method".
+    void chat_completions(const httplib::Request &req, httplib::Response &res, const Body &raw) {
+        json body = parse_json(raw);
+        openai::ChatRequest cr = openai::parse_chat_request(body, opt.max_answer_tokens);
+        Collection *col = cr.model.empty() ? collections.front().get() : find_collection(cr.model);
+        const bool local_chat = !col && opt.decoder && cr.model == decoder_id();
+        const bool remote_chat = !col && !local_chat && opt.remote && cr.model == opt.remote->name();
+        if (!col && !local_chat && !remote_chat)
+            throw HttpError{404, "model_not_found", "the model '" + cr.model.substr(0, 200) +
+                                                        "' does not exist here: name a collection or a generator from GET /v1/models"};
+        const std::string id = openai::completion_id(), model = col ? col->name : cr.model;
+        const int64_t created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        std::optional<Answer> ready;  // an answer that needs no generator
+        std::shared_ptr<Plan> p;
+        std::string mode;
+        if (col) {
+            if (cr.messages.back().role != "user") throw HttpError{400, "invalid_field", "the last message must be the user's question"};
+            json q = cr.saem;
+            q["question"] = cr.messages.back().content;
+            const std::string method = answer_method(q);
+            SearchRequest sr = for_answers(search_request_from_json(q, "question", 5, 100, opt.max_query_bytes));
+            if (method == "generated" && !opt.remote) generations->check_room();
+            Retrieved retrieved;
+            {
+                Store store(col->db, opt.busy_timeout_ms);
+                retrieved = retriever.search(store, sr);
+            }
+            mode = mode_name(retrieved.mode);
+            if (method == "extractive") {
+                ready = answer_extractive(sr.query, retrieved);
+            } else {
+                GeneratedAnswerOptions go;
+                go.chat_template = opt.chat_template;
+                go.generation = cr.generation;
+                go.history.assign(cr.messages.begin(), cr.messages.end() - 1);
+                p = plan_answer(sr.query, std::make_shared<const Retrieved>(std::move(retrieved)), go);
+            }
+        } else {
+            Work work = [messages = cr.messages, gen = cr.generation](ChatModel &m, const std::atomic<bool> *cancel, const TextSink &sink) {
+                GenerateOptions g = gen;
+                g.cancel = cancel;
+                return openai::chat_answer(m.chat(messages, g, sink), m.name());
+            };
+            p = plan(std::move(work), remote_chat, remote_chat ? "the remote model, named by the request" : "the local model, named by the request", nullptr);
+        }
+        const int socket = connection_socket(req);
+        const std::string collection = col ? col->name : "";
+        if (!cr.stream) {
+            Answer a;
+            try {
+                a = ready ? *ready : run(*p, {}, socket);
+            } catch (const ClientGone &) {
+                res.set_header("Connection", "close");
+                throw HttpError{503, "cancelled", "the client closed the connection; its answer was cancelled"};
+            }
+            json out = openai::completion(id, created, model, a);
+            openai::add_extension(out, a, collection, mode);
+            return send_json(res, 200, out);
+        }
+        res.set_header("Cache-Control", "no-cache");
+        res.set_chunked_content_provider(
+            "text/event-stream",
+            [this, p, ready, socket, id, created, model, collection, mode, usage = cr.include_usage](size_t, httplib::DataSink &sink) {
+                auto data = [&](const json &j) {
+                    std::string e = "data: " + dump(j) + "\n\n";
+                    return sink.write(e.data(), e.size());
+                };
+                auto piece = [&](std::string_view text) { return data(openai::chunk(id, created, model, {{"content", text}}, nullptr)); };
+                if (!data(openai::chunk(id, created, model, {{"role", "assistant"}, {"content", ""}}, nullptr))) return false;
+                try {
+                    Answer a;
+                    if (ready) {
+                        a = *ready;
+                        piece(a.text);
+                    } else {
+                        a = run(*p, piece, socket);
+                    }
+                    json last = openai::chunk(id, created, model, json::object(), openai::finish_reason(a.stop_reason));
+                    openai::add_extension(last, a, collection, mode);
+                    data(last);
+                    if (usage) {
+                        json u = openai::chunk(id, created, model, json::object(), nullptr);
+                        u["choices"] = json::array();
+                        u["usage"] = openai::usage(a);
+                        data(u);
+                    }
+                } catch (const ClientGone &) {
+                    return false;
+                } catch (const std::exception &e) {
+                    data({{"error", {{"code", stream_error_code(e)}, {"message", e.what()}, {"type", "server_error"}, {"param", nullptr}}}});
+                } catch (const HttpError &e) {
+                    data({{"error", {{"code", e.code}, {"message", e.message}, {"type", "server_error"}, {"param", nullptr}}}});
+                }
+                static const std::string done = "data: [DONE]\n\n";
+                sink.write(done.data(), done.size());
+                sink.done();
+                return true;
+            },
+            [p](bool) {
+                if (p && p->ticket) p->ticket->cancel();
+            });
     }
 
     void install() {
@@ -505,11 +763,15 @@ struct Server::Impl {
 
         // Prometheus text format: requests and latency (metrics.h), the index's size, the generation queue.
         http.Get("/metrics", route([this](const auto &, auto &res) {
-            Store store(opt.db, opt.busy_timeout_ms);
-            Stats st = store.stats();
-            std::string extra = "# HELP saem_documents Documents in the index.\n# TYPE saem_documents gauge\nsaem_documents " +
-                                std::to_string(st.documents) + "\n# HELP saem_chunks Chunks in the index.\n# TYPE saem_chunks gauge\nsaem_chunks " +
-                                std::to_string(st.chunks) + "\n";
+            std::string documents = "# HELP saem_documents Documents in the index.\n# TYPE saem_documents gauge\n",
+                        chunks = "# HELP saem_chunks Chunks in the index.\n# TYPE saem_chunks gauge\n";
+            for (const auto &c : collections) {
+                Store store(c->db, opt.busy_timeout_ms);
+                Stats st = store.stats();
+                documents += "saem_documents{collection=\"" + c->name + "\"} " + std::to_string(st.documents) + "\n";
+                chunks += "saem_chunks{collection=\"" + c->name + "\"} " + std::to_string(st.chunks) + "\n";
+            }
+            std::string extra = documents + chunks;
             if (generations) {
                 auto g = generations->stats();
                 extra += "# HELP saem_generation_queue Generated answers admitted, by state.\n# TYPE saem_generation_queue gauge\n"
@@ -523,9 +785,11 @@ struct Server::Impl {
             res.set_content(metrics.render(extra), "text/plain; version=0.0.4");
         }));
 
-        http.Get("/v1/stats", route([this](const auto &, auto &res) {
-            Store store(opt.db, opt.busy_timeout_ms);
+        http.Get("/v1/stats", route([this](const auto &req, auto &res) {
+            Collection &col = collection_of(req);
+            Store store(col.db, opt.busy_timeout_ms);
             json out = to_json(store.stats());
+            out["collection"] = col.name;
             if (generations) {
                 auto g = generations->stats();
                 out["generation"] = {{"capacity", g.capacity},   {"running", g.running},     {"waiting", g.waiting},
@@ -536,12 +800,14 @@ struct Server::Impl {
         }));
 
         http.Post("/v1/search", with_body([this](const auto &, auto &res, const Body &body) {
-            SearchRequest sr = search_request_from_json(parse_json(body), "query", 10, 1000, opt.max_query_bytes);
-            Store store(opt.db, opt.busy_timeout_ms);
+            json j = parse_json(body);
+            Collection &col = collection_of(j);
+            SearchRequest sr = search_request_from_json(j, "query", 10, 1000, opt.max_query_bytes);
+            Store store(col.db, opt.busy_timeout_ms);
             Retrieved r = retriever.search(store, sr);
             json hits = json::array();
             for (const auto &h : r.hits) hits.push_back(to_json(h));
-            send_json(res, 200, {{"query", sr.query}, {"mode", mode_name(r.mode)}, {"hits", hits}});
+            send_json(res, 200, {{"query", sr.query}, {"collection", col.name}, {"mode", mode_name(r.mode)}, {"hits", hits}});
         }));
 
         // OpenAI's embeddings route: "input" a string or up to 2,048 strings, "encoding_format"
@@ -616,7 +882,8 @@ struct Server::Impl {
             send_json(res, 200, {{"object", "list"}, {"model", opt.reranker->identity()}, {"results", results}});
         }));
 
-        // OpenAI's model list: the encoder and the decoder the server runs.
+        // OpenAI's model list: the models the server runs, and its collections (a chat completion
+        // with a collection as its model answers from that collection).
         http.Get("/v1/models", route([this](const auto &, auto &res) {
             json data = json::array();
             auto add = [&](const std::string &id, const char *role) {
@@ -624,11 +891,26 @@ struct Server::Impl {
             };
             if (opt.embedder) add(opt.embedder->identity(), "encoder");
             if (opt.reranker) add(opt.reranker->identity(), "reranker");
-            if (opt.decoder) add(opt.decoder_name.empty() ? opt.decoder->architecture() : opt.decoder_name, "decoder");
+            if (opt.decoder) add(decoder_id(), "decoder");
+            if (opt.remote) add(opt.remote->name(), "remote_decoder");
+            for (const auto &c : collections) add(c->name, "collection");
             send_json(res, 200, {{"object", "list"}, {"data", data}});
         }));
 
         http.Post("/v1/ask", with_body([this](const auto &req, auto &res, const Body &body) { ask(req, res, body); }));
+        http.Post("/v1/chat/completions",
+                  with_body([this](const auto &req, auto &res, const Body &body) { chat_completions(req, res, body); }));
+
+        http.Get("/v1/collections", route([this](const auto &, auto &res) {
+            json list = json::array();
+            for (const auto &c : collections) {
+                Store store(c->db, opt.busy_timeout_ms);
+                json j = to_json(store.stats());
+                j["name"] = c->name;
+                list.push_back(std::move(j));
+            }
+            send_json(res, 200, {{"collections", list}, {"default", collections.front()->name}});
+        }));
 
         http.Post("/v1/documents", with_body([this](const auto &, auto &res, const Body &body) { add_document(res, body); }));
 
@@ -644,14 +926,14 @@ struct Server::Impl {
                                                           std::to_string(lo) + " to " + std::to_string(hi)};
             };
             int limit = param_int("limit", 100, 1, 1000), offset = param_int("offset", 0, 0, 1 << 30);
-            Store store(opt.db, opt.busy_timeout_ms);
+            Store store(collection_of(req).db, opt.busy_timeout_ms);
             json docs = json::array();
             for (const auto &d : store.list_documents(req.get_param_value("prefix"), limit, offset)) docs.push_back(to_json(d));
             send_json(res, 200, {{"documents", docs}, {"limit", limit}, {"offset", offset}, {"total", store.stats().documents}});
         }));
 
         http.Get(R"(/v1/documents/(\d+))", route([this](const auto &req, auto &res) {
-            Store store(opt.db, opt.busy_timeout_ms);
+            Store store(collection_of(req).db, opt.busy_timeout_ms);
             auto doc = store.document(parse_id(req.matches[1]));
             if (!doc) throw HttpError{404, "not_found", "no document with id " + std::string(req.matches[1])};
             send_json(res, 200, to_json(*doc));
@@ -659,8 +941,9 @@ struct Server::Impl {
 
         http.Delete(R"(/v1/documents/(\d+))", route([this](const auto &req, auto &res) {
             int64_t id = parse_id(req.matches[1]);
-            std::lock_guard lock(write_mutex);
-            Store store(opt.db, opt.busy_timeout_ms);
+            Collection &col = collection_of(req);
+            std::lock_guard lock(col.write_mutex);
+            Store store(col.db, opt.busy_timeout_ms);
             if (!store.remove_document(id)) throw HttpError{404, "not_found", "no document with id " + std::to_string(id)};
             send_json(res, 200, {{"deleted", id}});
         }));
@@ -695,7 +978,9 @@ struct Server::Impl {
     void add_document(httplib::Response &res, const Body &raw) {
         std::string path, text, format;
         json metadata = json::object();
+        Collection *col = nullptr;
         if (raw.multipart) {
+            col = &collection_named(raw.part("collection") ? raw.part("collection")->content : "");
             const auto *file = raw.part("file");
             if (!file) throw HttpError{400, "missing_field", "multipart upload needs a 'file' part"};
             text = file->content;
@@ -708,6 +993,7 @@ struct Server::Impl {
             }
         } else {
             json body = parse_json(raw);
+            col = &collection_of(body);
             path = required_string(body, "path");
             text = required_string(body, "text");
             if (body.contains("format")) format = required_string(body, "format");
@@ -729,14 +1015,15 @@ struct Server::Impl {
             throw HttpError{400, "invalid_field", "'format' must be txt, md, html or pdf"};
         // Parse and embed first, outside the write lock: a large upload does not hold up the others.
         PreparedDocument prepared = prepare_document(path, text, format, metadata, opt.chunking, opt.embedder.get());
-        std::lock_guard lock(write_mutex);
-        Store store(opt.db, opt.busy_timeout_ms);
+        std::lock_guard lock(col->write_mutex);
+        Store store(col->db, opt.busy_timeout_ms);
         bool replaced = store.file_state(path).has_value();
         if (opt.embedder) store.use_encoder({opt.embedder->identity(), opt.embedder_path, opt.embedder->dim()});
         int64_t id = store_document(store, prepared);
         auto doc = store.document(id);
         json out = to_json(*doc);
         out["replaced"] = replaced;
+        out["collection"] = col->name;
         send_json(res, replaced ? 200 : 201, out);
     }
 };
@@ -750,9 +1037,22 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
                                     ") must outnumber the generation queue (" + std::to_string(o.generation_queue) + ")");
     if (o.decoder) impl_->generations = std::make_unique<GenerationQueue>(o.decoder, o.generation_queue);
     impl_->retriever = Retriever({impl_->opt.embedder, impl_->opt.reranker});
-    // Fail at start, not at the first request, on a bad index file or another encoder's index.
-    Store check(impl_->opt.db);
-    impl_->retriever.check_encoder(check);
+    if (o.collections.empty()) o.collections.push_back({"default", o.db});
+    static const std::regex name_rule("[A-Za-z0-9._-]{1,64}");
+    for (const auto &c : o.collections) {
+        if (!std::regex_match(c.name, name_rule))
+            throw std::invalid_argument("collection name '" + c.name + "': use 1 to 64 letters, digits, '.', '_' or '-'");
+        if (impl_->find_collection(c.name)) throw std::invalid_argument("two collections are named '" + c.name + "'");
+        if (o.decoder && c.name == impl_->decoder_id())
+            throw std::invalid_argument("collection '" + c.name + "' has the decoder's name: the OpenAI routes could not tell them apart");
+        // Fail at start, not at the first request, on a bad index file or another encoder's index.
+        Store check(c.db);
+        impl_->retriever.check_encoder(check);
+        auto col = std::make_unique<Impl::Collection>();
+        col->name = c.name;
+        col->db = c.db;
+        impl_->collections.push_back(std::move(col));
+    }
     impl_->install();
 }
 

@@ -77,6 +77,7 @@ Answer answer_extractive(const std::string &question, const Retrieved &retrieved
             cite.page = hit.page;
             cite.document_id = hit.document_id;
             cite.chunk_id = hit.chunk_id;
+            cite.text = hit.text;
             answer.citations.push_back(cite);
             it = citation_of.emplace(key, cite.number).first;
         }

@@ -182,6 +182,7 @@ Generation generate(nn::Decoder &decoder, const std::vector<int32_t> &prompt, co
     }
     if (g.stop_reason != "cancelled") emit(text.size());
     g.generation_seconds = seconds_since(t1);
+    g.completion_tokens = int(g.tokens.size());
     g.text = std::move(text);
     return g;
 }

@@ -26,6 +26,7 @@ struct Citation {
     std::string path, title, heading;
     int page = 0;
     int64_t document_id = 0, chunk_id = 0;
+    std::string text;  // the cited passage: the chunk's text
 };
 
 struct AnswerSentence {
@@ -41,6 +42,13 @@ struct Answer {
     std::vector<Citation> citations;
     std::string method = "extractive";
     std::string note;  // what a generator model would add
+    // Generated answers: the model that wrote it and what it used.
+    std::string model;
+    int prompt_tokens = 0, completion_tokens = 0;
+    std::string stop_reason;  // as Generation::stop_reason
+    // Where the answer was generated ("local", "remote"; empty for extractive) and why
+    // (generator/router.h), including any fallback.
+    std::string route, route_reason;
 };
 
 struct ExtractiveOptions {
@@ -77,10 +85,13 @@ struct GenerateOptions {
 
 struct Generation {
     std::string text;                // without the stop string or end token that ended it
-    std::vector<int32_t> tokens;     // generated tokens, the ending one excluded
+    std::vector<int32_t> tokens;     // generated tokens, the ending one excluded (local models)
     int prompt_tokens = 0;
+    int completion_tokens = 0;       // tokens.size() locally; the server's count from a remote one
     double prompt_seconds = 0, generation_seconds = 0;
-    std::string stop_reason;  // "end" (an end-of-generation token), "stop" (a stop string), "length", "cancelled"
+    std::string stop_reason;  // "end" (an end-of-generation token), "stop" (a stop string), "length", "cancelled",
+                              // "error" (a remote server failed after part of the answer: error says how)
+    std::string error;
     double prompt_tokens_per_second() const { return prompt_seconds > 0 ? prompt_tokens / prompt_seconds : 0; }
     double generation_tokens_per_second() const;
 };
@@ -120,18 +131,65 @@ const char *chat_format_name(ChatFormat f);
 // given.
 std::vector<int32_t> chat_prompt(const nn::Bpe &bpe, ChatFormat format, const std::vector<ChatMessage> &messages);
 
-// ---- Answers from a decoder -------------------------------------------------------------------------
+// ---- Chat models: what generates an answer --------------------------------------------------------
+
+// Something that continues a conversation: the local decoder (LocalChat) or an OpenAI-compatible
+// server (generator/remote.h). Threads: as the implementation says.
+class ChatModel {
+public:
+    virtual ~ChatModel() = default;
+    virtual std::string name() const = 0;
+    // Tokens the model's context holds, prompt and answer together.
+    virtual int context_length() const = 0;
+    // The prompt tokens messages take (exact for a local model, an estimate for a remote one):
+    // sources are fitted to the context by it.
+    virtual int prompt_tokens(const std::vector<ChatMessage> &messages) const = 0;
+    // Generates the assistant's next turn. Throws nn::ContextError when the prompt does not fit.
+    virtual Generation chat(const std::vector<ChatMessage> &messages, const GenerateOptions &options, const TextSink &on_text) = 0;
+};
+
+// The local decoder as a ChatModel: its chat template when it has one (or chat_template names
+// one), else the turns as plain text (a base model). Threads: as the decoder (one at a time).
+class LocalChat : public ChatModel {
+public:
+    LocalChat(nn::Decoder &decoder, const std::string &chat_template = {}, std::string name = {});
+    std::string name() const override { return name_; }
+    int context_length() const override;
+    int prompt_tokens(const std::vector<ChatMessage> &messages) const override;
+    Generation chat(const std::vector<ChatMessage> &messages, const GenerateOptions &options, const TextSink &on_text) override;
+    std::vector<int32_t> prompt(const std::vector<ChatMessage> &messages) const;
+
+private:
+    nn::Decoder &decoder_;
+    bool chat_ = true;
+    ChatFormat format_ = ChatFormat::chatml;
+    std::string name_;
+};
+
+// ---- Answers from a model ---------------------------------------------------------------------------
 
 struct GeneratedAnswerOptions {
     GenerateOptions generation;
     std::string chat_template;  // "", "chatml", "llama3": see chat_format()
+    // Earlier turns of the conversation (chat completions), oldest first: they go before the
+    // question, and the oldest are left out when they would crowd out the best source.
+    std::vector<ChatMessage> history;
 };
+
+// The messages that ask for an answer to question from sources (numbered "[n] title" blocks) only,
+// with [n] citations, after the conversation's earlier turns.
+std::vector<ChatMessage> rag_messages(const std::string &question, const std::string &sources, const std::vector<ChatMessage> &history);
+// The numbered block of source `number` in rag_messages' sources.
+std::string source_block(int number, const Hit &hit);
 
 // Numbers the retrieved chunks as sources, puts as many as the model's context allows (after the
 // question and max_tokens of answer) into a prompt that asks for an answer from those sources only
-// with [n] citations, and streams the model's answer to on_text. A model without a chat template
-// gets the same instructions as plain text. Citations are the sources the answer cites ([n]
-// markers), or every source given when it cites none. With no hits the model is not asked.
+// with [n] citations, and streams the model's answer to on_text. Citations are the sources the
+// answer cites ([n] markers), or every source given when it cites none. With no hits the model is
+// not asked.
+Answer answer_generated(ChatModel &model, const std::string &question, const Retrieved &retrieved,
+                        const GeneratedAnswerOptions &options, const TextSink &on_text = {});
+// The same with the local decoder (LocalChat with options.chat_template).
 Answer answer_generated(nn::Decoder &decoder, const std::string &question, const Retrieved &retrieved,
                         const GeneratedAnswerOptions &options, const TextSink &on_text = {});
 

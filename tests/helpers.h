@@ -9,12 +9,14 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 namespace fs = std::filesystem;
@@ -142,4 +144,22 @@ inline void put_vectors_document(saem::Store &s, const std::string &path, const 
     doc.path = path;
     doc.format = "txt";
     s.put_document(doc, chunks, vectors);
+}
+
+// stories260K (llama2.c's real weights, ../shared/models) written once per test binary as a llama
+// GGUF by make_test_decoder: the decoder the HTTP and answer tests generate with.
+struct Stories {
+    TempDir dir;
+    std::string path = dir / "stories260K.gguf";
+    Stories() {
+        const std::string shared = SAEM_SHARED;
+        std::string cmd = std::string(SAEM_MAKE_TEST_DECODER) + " stories " + shared + "/models/stories260K/stories260K.bin " + shared +
+                          "/models/stories260K/tok512.bin " + path;
+        if (std::system(cmd.c_str()) != 0) throw std::runtime_error("make_test_decoder failed: " + cmd);
+    }
+};
+
+inline Stories &stories() {
+    static Stories s;
+    return s;
 }

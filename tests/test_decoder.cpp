@@ -32,21 +32,6 @@ namespace {
 
 const std::string shared = SAEM_SHARED;
 
-struct Stories {
-    TempDir dir;
-    std::string path = dir / "stories260K.gguf";
-    Stories() {
-        std::string cmd = std::string(SAEM_MAKE_TEST_DECODER) + " stories " + shared + "/models/stories260K/stories260K.bin " + shared +
-                          "/models/stories260K/tok512.bin " + path;
-        REQUIRE(std::system(cmd.c_str()) == 0);
-    }
-};
-
-Stories &stories() {
-    static Stories s;
-    return s;
-}
-
 // The activation row as the kernels see it, back to floats.
 std::vector<float> act_values(ActFormat f, const std::vector<uint8_t> &a, int64_t n) {
     std::vector<float> out(static_cast<size_t>(n));

@@ -571,9 +571,11 @@ TEST_CASE("OpenAI-compatible /v1/embeddings and /v1/models, errors in OpenAI's s
     r = c.Get("/v1/models");
     j = body_of(r);
     CHECK(j["object"] == "list");
-    REQUIRE(j["data"].size() == 1);
+    REQUIRE(j["data"].size() == 2);  // the encoder, then the collection
     CHECK(j["data"][0]["id"] == "table-test-encoder");
     CHECK(j["data"][0]["object"] == "model");
+    CHECK(j["data"][1]["id"] == "default");
+    CHECK(j["data"][1]["saem_role"] == "collection");
 
     // Without an encoder the route says what is missing; a missing key is OpenAI's authentication_error.
     Running bare(1 << 20, {"secret"});
@@ -629,7 +631,7 @@ TEST_CASE("POST /v1/rerank in llama.cpp's and Jina's shape") {
     check_error(c.Post("/v1/rerank", R"({"query": "q", "documents": ["a"], "top_n": 2})", "application/json"), 400, "invalid_field");
     check_error(c.Post("/v1/rerank", R"({"documents": ["a"]})", "application/json"), 400, "missing_field");
     j = body_of(c.Get("/v1/models"));
-    REQUIRE(j["data"].size() == 1);
+    REQUIRE(j["data"].size() == 2);
     CHECK(j["data"][0]["saem_role"] == "reranker");
 
     Running bare;
@@ -664,7 +666,7 @@ TEST_CASE("GET /metrics: requests by route and status, latency histograms, index
     CHECK(values[R"(saem_request_seconds_bucket{route="/v1/search",le="+Inf"})"] == 4);
     CHECK(values[R"(saem_request_seconds_bucket{route="/v1/search",le="60"})"] == 4);
     CHECK(values[R"(saem_request_seconds_bucket{route="/v1/search",le="0.001"})"] <= values[R"(saem_request_seconds_bucket{route="/v1/search",le="0.1"})"]);
-    CHECK(values["saem_documents"] == 1);
-    CHECK(values["saem_chunks"] >= 1);
+    CHECK(values[R"(saem_documents{collection="default"})"] == 1);
+    CHECK(values[R"(saem_chunks{collection="default"})"] >= 1);
     check_error(c.Post("/metrics", "{}", "application/json"), 405, "method_not_allowed");
 }
