@@ -1,6 +1,7 @@
 // The official openai npm client against a running saem serve: models.list, embeddings.create
-// (base64, the client's default, and float) compared with `saem embed`, and errors as the client
-// reports them. Usage: node openai.mjs BASE_URL API_KEY SAEM_BINARY ENCODER
+// (base64, the client's default, and float) compared with `saem embed`, chat.completions.create
+// (answers from a collection and plain chat with the decoder, whole and streamed), and errors as
+// the client reports them. Usage: node openai.mjs BASE_URL API_KEY SAEM_BINARY ENCODER
 import OpenAI from 'openai';
 import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
@@ -48,4 +49,53 @@ await assert.rejects(client.embeddings.create({ model: 'potion', input: [] }), (
 });
 const stranger = new OpenAI({ baseURL: baseURL + '/v1', apiKey: 'wrong-key', maxRetries: 0 });
 await assert.rejects(stranger.models.list(), (e) => e instanceof OpenAI.AuthenticationError);
-console.log(`openai client: models.list, embeddings.create (default, base64, float), errors: ok`);
+// Chat: the collection "default" answers from the samples; the decoder (stories.gguf) chats.
+assert.ok(ids.includes('default') && ids.includes('stories.gguf'), `the collection and the decoder are listed: ${ids}`);
+const question = { role: 'user', content: 'How does BM25 rank documents?' };
+const whole = await client.chat.completions.create({ model: 'default', messages: [question], temperature: 0 });
+assert.equal(whole.object, 'chat.completion');
+assert.equal(whole.choices.length, 1);
+assert.equal(whole.choices[0].message.role, 'assistant');
+assert.ok(whole.choices[0].message.content.length > 0);
+assert.ok(['stop', 'length'].includes(whole.choices[0].finish_reason));
+assert.ok(whole.usage.completion_tokens > 0 && whole.usage.completion_tokens <= 24);
+assert.equal(whole.saem.method, 'generated');
+assert.ok(whole.citations.length > 0 && whole.citations[0].path.endsWith('ranking.html'), JSON.stringify(whole.citations));
+
+const stream = await client.chat.completions.create({
+  model: 'default', messages: [question], temperature: 0, stream: true, stream_options: { include_usage: true },
+});
+let streamed = '', chunks = 0, finish = null, usage = null, citations = null;
+for await (const chunk of stream) {
+  ++chunks;
+  assert.equal(chunk.object, 'chat.completion.chunk');
+  if (chunk.usage) usage = chunk.usage;
+  const choice = chunk.choices[0];
+  if (!choice) continue;
+  streamed += choice.delta.content ?? '';
+  if (choice.finish_reason) finish = choice.finish_reason;
+  if (chunk.citations) citations = chunk.citations;
+}
+assert.equal(streamed, whole.choices[0].message.content, 'greedy: streamed pieces add up to the whole answer');
+assert.ok(chunks >= 3);
+assert.equal(finish, whole.choices[0].finish_reason);
+assert.deepEqual(usage, whole.usage);
+assert.deepEqual(citations, whole.citations);
+
+const chat = await client.chat.completions.create({
+  model: 'stories.gguf', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 6, temperature: 0,
+});
+assert.equal(chat.usage.completion_tokens, 6);
+assert.equal(chat.choices[0].finish_reason, 'length');
+assert.equal(chat.saem.method, 'chat');
+let chatted = '';
+for await (const chunk of await client.chat.completions.create({
+  model: 'stories.gguf', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 6, temperature: 0, stream: true,
+})) chatted += chunk.choices[0]?.delta.content ?? '';
+assert.equal(chatted, chat.choices[0].message.content);
+await assert.rejects(client.chat.completions.create({ model: 'nowhere', messages: [question] }), (e) => {
+  assert.ok(e instanceof OpenAI.NotFoundError, `404 as NotFoundError, got ${e}`);
+  assert.equal(e.code, 'model_not_found');
+  return true;
+});
+console.log(`openai client: models.list, embeddings.create (default, base64, float), chat.completions.create (collection and plain, whole and streamed), errors: ok`);
