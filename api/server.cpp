@@ -2,6 +2,7 @@
 #include "api/fields.h"
 #include "api/metrics.h"
 #include "api/openai.h"
+#include "api/page.h"
 #include "generator/remote.h"
 #include "generator/queue.h"
 
@@ -206,7 +207,7 @@ using fields::required_string;
 // Route patterns, for telling a wrong method (405) from an unknown path (404).
 const std::vector<std::regex> &known_routes() {
     static const std::vector<std::regex> routes = {
-        std::regex("/healthz"), std::regex("/v1/stats"), std::regex("/v1/search"), std::regex("/v1/ask"),
+        std::regex("/"), std::regex("/healthz"), std::regex("/v1/stats"), std::regex("/v1/search"), std::regex("/v1/ask"),
         std::regex("/v1/documents"), std::regex("/v1/documents/[0-9]+"), std::regex("/v1/embeddings"), std::regex("/v1/models"),
         std::regex("/v1/rerank"), std::regex("/metrics"),
         std::regex("/v1/chat/completions"), std::regex("/v1/collections")};
@@ -325,8 +326,12 @@ struct Server::Impl {
                 return fail(403, "forbidden_host", "this server listens on a loopback address and answers only to localhost, not '" +
                                                        host + "'");
         }
-        if (req.has_header("Origin")) {
-            std::string origin = req.get_header_value("Origin");
+        // The server's own page (/) calls it from its own origin, which needs no CORS. On loopback
+        // the Host was checked above, so a rebound DNS name cannot pose as that origin; elsewhere
+        // the API keys are the guard (saem serve warns when a public address has none).
+        const std::string origin = req.get_header_value("Origin");
+        const bool same_origin = req.has_header("Host") && origin == "http://" + req.get_header_value("Host");
+        if (req.has_header("Origin") && !same_origin) {
             if (std::find(opt.cors_origins.begin(), opt.cors_origins.end(), origin) == opt.cors_origins.end())
                 return fail(403, "forbidden_origin", "requests from pages of '" + origin + "' are not allowed (saem serve --cors-origin)");
             res.set_header("Access-Control-Allow-Origin", origin);
@@ -339,7 +344,7 @@ struct Server::Impl {
                 return true;
             }
         }
-        if (!opt.api_keys.empty() && req.path != "/healthz" && !authorized(req.get_header_value("Authorization"))) {
+        if (!opt.api_keys.empty() && req.path != "/healthz" && req.path != "/" && !authorized(req.get_header_value("Authorization"))) {
             fail(401, "unauthorized", "send a valid API key: Authorization: Bearer KEY");
             res.set_header("WWW-Authenticate", "Bearer");
             return true;
@@ -760,6 +765,18 @@ struct Server::Impl {
             return httplib::Server::HandlerResponse::Handled;
         });
         http.Get("/healthz", route([](const auto &, auto &res) { send_json(res, 200, {{"status", "ok"}}); }));
+
+        // The web page: static, open without a key (it asks for one, and every call it makes
+        // carries it). Its script may talk to this server only, and nothing may frame it.
+        http.Get("/", route([](const auto &, auto &res) {
+            res.status = 200;
+            res.set_header("Content-Security-Policy",
+                           "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+                           "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+            res.set_header("X-Content-Type-Options", "nosniff");
+            res.set_header("Referrer-Policy", "no-referrer");
+            res.set_content(page_html, "text/html; charset=utf-8");
+        }));
 
         // Prometheus text format: requests and latency (metrics.h), the index's size, the generation queue.
         http.Get("/metrics", route([this](const auto &, auto &res) {

@@ -370,6 +370,25 @@ TEST_CASE("access: API keys, Origin, Host") {
     // DNS rebinding: a name that resolves to 127.0.0.1 is still not this server's name.
     check_error(c.Get("/v1/stats", {{"Host", "evil.example:" + std::to_string(srv.port)}}), 403, "forbidden_host");
     CHECK(c.Get("/v1/stats", {{"Host", "localhost:" + std::to_string(srv.port)}})->status == 200);
+
+    // The server's own page: open without a key, locked down by its headers, and its calls (from
+    // its own origin) need no --cors-origin. A rebound name posing as the origin meets the Host check.
+    httplib::Client anonymous("127.0.0.1", srv.port);
+    auto page = anonymous.Get("/");
+    REQUIRE(page);
+    CHECK(page->status == 200);
+    CHECK(page->get_header_value("Content-Type") == "text/html; charset=utf-8");
+    CHECK(page->get_header_value("Content-Security-Policy").find("connect-src 'self'") != std::string::npos);
+    CHECK(page->get_header_value("Content-Security-Policy").find("frame-ancestors 'none'") != std::string::npos);
+    CHECK(page->body.find("data-testid=\"question\"") != std::string::npos);
+    CHECK(page->body.find("http") == std::string::npos);  // self-contained: no address of any other server
+    const std::string self = "127.0.0.1:" + std::to_string(srv.port);
+    auto own = c.Post("/v1/search", {{"Origin", "http://" + self}}, body, "application/json");
+    CHECK(own->status == 200);
+    CHECK(own->get_header_value("Access-Control-Allow-Origin").empty());
+    check_error(anonymous.Post("/v1/search", {{"Origin", "http://" + self}}, body, "application/json"), 401, "unauthorized");
+    const std::string rebound = "evil.example:" + std::to_string(srv.port);
+    check_error(c.Post("/v1/search", {{"Origin", "http://" + rebound}, {"Host", rebound}}, body, "application/json"), 403, "forbidden_host");
 }
 
 TEST_CASE("errors by cause: a locked index is 503 with Retry-After, a broken one 500 storage_error") {
