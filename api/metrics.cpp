@@ -1,5 +1,6 @@
 #include "api/metrics.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <regex>
 
@@ -32,18 +33,51 @@ void Metrics::count(const std::string &route, int status) {
     ++requests_[{route, status}];
 }
 
-void Metrics::time(const std::string &route, double seconds) {
-    std::lock_guard lock(mutex_);
-    Histogram &h = latency_[route];
-    if (h.buckets.empty()) h.buckets.assign(n_bounds, 0);
+void Metrics::Histogram::add(double seconds) {
+    if (buckets.empty()) buckets.assign(n_bounds, 0);
     for (size_t i = 0; i < n_bounds; ++i)
         if (seconds <= bounds[i]) {
-            ++h.buckets[i];
+            ++buckets[i];
             break;
         }
-    ++h.count;
-    h.sum += seconds;
+    ++count;
+    sum += seconds;
 }
+
+void Metrics::time(const std::string &route, double seconds) {
+    std::lock_guard lock(mutex_);
+    latency_[route].add(seconds);
+}
+
+void Metrics::stage(const std::string &name, double seconds) {
+    std::lock_guard lock(mutex_);
+    stages_[name].add(seconds);
+}
+
+void Metrics::tokens(const std::string &route, int64_t prompt, int64_t generated) {
+    std::lock_guard lock(mutex_);
+    auto &t = tokens_[route];
+    t.first += uint64_t(std::max<int64_t>(prompt, 0));
+    t.second += uint64_t(std::max<int64_t>(generated, 0));
+}
+
+namespace {
+void render_histograms(std::string &out, const char *name, const char *help, const char *label,
+                       const std::map<std::string, Metrics::Histogram> &histograms) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " histogram\n";
+    for (const auto &[value, h] : histograms) {
+        const std::string l = std::string(label) + "=\"" + value + "\"";
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i < n_bounds; ++i) {
+            cumulative += h.buckets[i];
+            out += std::string(name) + "_bucket{" + l + ",le=\"" + number(bounds[i]) + "\"} " + std::to_string(cumulative) + "\n";
+        }
+        out += std::string(name) + "_bucket{" + l + ",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+        out += std::string(name) + "_sum{" + l + "} " + number(h.sum) + "\n";
+        out += std::string(name) + "_count{" + l + "} " + std::to_string(h.count) + "\n";
+    }
+}
+}  // namespace
 
 std::string Metrics::render(const std::string &extra) const {
     std::lock_guard lock(mutex_);
@@ -52,18 +86,16 @@ std::string Metrics::render(const std::string &extra) const {
     for (const auto &[key, n] : requests_)
         out += "saem_requests_total{route=\"" + key.first + "\",status=\"" + std::to_string(key.second) + "\"} " +
                std::to_string(n) + "\n";
-    out += "# HELP saem_request_seconds Time in a route's handler (a stream: until its first byte).\n"
-           "# TYPE saem_request_seconds histogram\n";
-    for (const auto &[route, h] : latency_) {
-        uint64_t cumulative = 0;
-        for (size_t i = 0; i < n_bounds; ++i) {
-            cumulative += h.buckets[i];
-            out += "saem_request_seconds_bucket{route=\"" + route + "\",le=\"" + number(bounds[i]) + "\"} " +
-                   std::to_string(cumulative) + "\n";
-        }
-        out += "saem_request_seconds_bucket{route=\"" + route + "\",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
-        out += "saem_request_seconds_sum{route=\"" + route + "\"} " + number(h.sum) + "\n";
-        out += "saem_request_seconds_count{route=\"" + route + "\"} " + std::to_string(h.count) + "\n";
+    render_histograms(out, "saem_request_seconds", "Time in a route's handler (a stream: until its first byte).", "route", latency_);
+    render_histograms(out, "saem_stage_seconds",
+                      "Time per stage of retrieval (embed, lexical, dense, fuse, idf, rerank, mmr, read) and generation (prompt: until "
+                      "the first token; generation: the rest).",
+                      "stage", stages_);
+    out += "# HELP saem_tokens_total Tokens of generated answers, by route (local, remote) and kind.\n"
+           "# TYPE saem_tokens_total counter\n";
+    for (const auto &[route, t] : tokens_) {
+        out += "saem_tokens_total{route=\"" + route + "\",kind=\"prompt\"} " + std::to_string(t.first) + "\n";
+        out += "saem_tokens_total{route=\"" + route + "\",kind=\"generated\"} " + std::to_string(t.second) + "\n";
     }
     return out + extra;
 }

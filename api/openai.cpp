@@ -140,6 +140,8 @@ Answer chat_answer(const Generation &g, const std::string &model) {
     a.text = g.text;
     a.prompt_tokens = g.prompt_tokens;
     a.completion_tokens = g.completion_tokens;
+    a.prompt_seconds = g.prompt_seconds;
+    a.generation_seconds = g.generation_seconds;
     a.stop_reason = g.stop_reason;
     a.note = "Chat with " + model + ", no retrieval (stopped: " + g.stop_reason + (g.error.empty() ? "" : ": " + g.error) + ").";
     return a;

@@ -249,6 +249,14 @@ struct Server::Impl {
     // The collection ?collection= names, else the default.
     Collection &collection_of(const httplib::Request &req) { return collection_named(req.get_param_value("collection")); }
 
+    // A search in a collection, its stages timed for /metrics.
+    Retrieved search(const Collection &col, const SearchRequest &sr) {
+        Store store(col.db, opt.busy_timeout_ms);
+        Retrieved r = retriever.search(store, sr);
+        for (const auto &[stage, seconds] : r.stage_seconds) metrics.stage(stage, seconds);
+        return r;
+    }
+
     // Runs a route: JSON errors with a stable shape whatever goes wrong inside.
     static void guarded(httplib::Response &res, const std::function<void()> &fn) {
             try {
@@ -479,9 +487,20 @@ struct Server::Impl {
         return *out.answer;
     }
 
-    // Produces the planned answer on this worker. A remote failure before its answer started falls
-    // back to the local model, else to the extractive answer, and the answer's route_reason says so.
+    // Produces the planned answer on this worker (produce()), and counts its times and tokens.
     Answer run(Plan &p, const TextSink &emit, int socket) {
+        Answer a = produce(p, emit, socket);
+        if (a.method != "extractive" && a.prompt_tokens > 0) {  // a model was asked
+            metrics.stage("prompt", a.prompt_seconds);
+            metrics.stage("generation", a.generation_seconds);
+            metrics.tokens(a.route, a.prompt_tokens, a.completion_tokens);
+        }
+        return a;
+    }
+
+    // A remote failure before its answer started falls back to the local model, else to the
+    // extractive answer, and the answer's route_reason says so.
+    Answer produce(Plan &p, const TextSink &emit, int socket) {
         if (!p.remote) {
             Answer a = wait_local(*p.ticket, *p.out, emit, socket);
             a.route = "local";
@@ -580,8 +599,7 @@ struct Server::Impl {
         if (method == "generated" && !opt.remote) generations->check_room();
         Retrieved retrieved;
         {
-            Store store(col.db, opt.busy_timeout_ms);
-            retrieved = retriever.search(store, sr);
+            retrieved = search(col, sr);
         }
         auto to_response = [question, mode = retrieved.mode, name = col.name](const Answer &a) {
             json j = to_json(a);
@@ -665,8 +683,7 @@ struct Server::Impl {
             if (method == "generated" && !opt.remote) generations->check_room();
             Retrieved retrieved;
             {
-                Store store(col->db, opt.busy_timeout_ms);
-                retrieved = retriever.search(store, sr);
+                retrieved = search(*col, sr);
             }
             mode = mode_name(retrieved.mode);
             if (method == "extractive") {
@@ -820,8 +837,7 @@ struct Server::Impl {
             json j = parse_json(body);
             Collection &col = collection_of(j);
             SearchRequest sr = search_request_from_json(j, "query", 10, 1000, opt.max_query_bytes);
-            Store store(col.db, opt.busy_timeout_ms);
-            Retrieved r = retriever.search(store, sr);
+            Retrieved r = search(col, sr);
             json hits = json::array();
             for (const auto &h : r.hits) hits.push_back(to_json(h));
             send_json(res, 200, {{"query", sr.query}, {"collection", col.name}, {"mode", mode_name(r.mode)}, {"hits", hits}});

@@ -45,6 +45,7 @@ struct Answer {
     // Generated answers: the model that wrote it and what it used.
     std::string model;
     int prompt_tokens = 0, completion_tokens = 0;
+    double prompt_seconds = 0, generation_seconds = 0;  // as Generation's
     std::string stop_reason;  // as Generation::stop_reason
     // Where the answer was generated ("local", "remote"; empty for extractive) and why
     // (generator/router.h), including any fallback.

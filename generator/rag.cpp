@@ -99,6 +99,8 @@ Answer answer_generated(ChatModel &model, const std::string &question, const Ret
     answer.text = g.text;
     answer.prompt_tokens = g.prompt_tokens;
     answer.completion_tokens = g.completion_tokens;
+    answer.prompt_seconds = g.prompt_seconds;
+    answer.generation_seconds = g.generation_seconds;
     answer.stop_reason = g.stop_reason;
     std::set<int> cited;
     static const std::regex marker(R"(\[(\d{1,3})\])");

@@ -24,6 +24,8 @@ struct Retrieved {
     SearchMode mode = SearchMode::lexical;
     std::vector<Hit> hits;
     std::vector<std::pair<std::string, double>> term_idf;  // distinct terms, in query order
+    // Seconds per stage that ran: embed, lexical, dense, fuse, idf, rerank, mmr, read (GET /metrics).
+    std::vector<std::pair<std::string, double>> stage_seconds;
 };
 
 }  // namespace saem

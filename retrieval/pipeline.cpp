@@ -6,6 +6,7 @@
 #include "nn/embedder.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <iterator>
 #include <unordered_map>
@@ -237,10 +238,17 @@ Retrieved Retriever::search(Store &store, const SearchRequest &req) const {
     // MMR and reranking choose among more than they return.
     int first_list = req.mmr_lambda ? candidates : req.rerank ? std::max(req.k, req.rerank_top) : req.k;
     // The query is embedded before the snapshot opens: inference holds no read transaction.
+    auto clock = std::chrono::steady_clock::now();
+    auto lap = [&](const char *stage) {
+        auto now = std::chrono::steady_clock::now();
+        out.stage_seconds.emplace_back(stage, std::chrono::duration<double>(now - clock).count());
+        clock = now;
+    };
     std::vector<float> query_vector;
     if (out.mode != SearchMode::lexical) {
         query_vector.resize(size_t(models_.embedder->dim()));
         models_.embedder->embed({req.query}, query_vector.data());
+        lap("embed");
     }
     Ranked ranked;
     {
@@ -249,13 +257,19 @@ Retrieved Retriever::search(Store &store, const SearchRequest &req) const {
         switch (out.mode) {
         case SearchMode::lexical:
             if (!match.empty()) ranked = store.match_chunks(match, req.filter, req.heading_weight, first_list);
+            lap("lexical");
             break;
         case SearchMode::dense:
             ranked = dense_ranking(store, query_vector, req.filter, first_list);
+            lap("dense");
             break;
         case SearchMode::hybrid: {
             Ranked lexical = match.empty() ? Ranked{} : store.match_chunks(match, req.filter, req.heading_weight, candidates);
-            ranked = fuse(lexical, dense_ranking(store, query_vector, req.filter, candidates), req.fusion);
+            lap("lexical");
+            Ranked dense = dense_ranking(store, query_vector, req.filter, candidates);
+            lap("dense");
+            ranked = fuse(lexical, dense, req.fusion);
+            lap("fuse");
             break;
         }
         }
@@ -267,14 +281,19 @@ Retrieved Retriever::search(Store &store, const SearchRequest &req) const {
             std::vector<double> idf = store.idf(terms);
             for (size_t i = 0; i < terms.size(); ++i) out.term_idf.emplace_back(terms[i], idf[i]);
         }
+        if (req.term_idf) lap("idf");
     }
     if (req.rerank && !ranked.empty()) {
         ranked = rerank(store, req.query, ranked, *models_.reranker, req.rerank_top);
         // MMR then chooses among what the cross-encoder scored: its logits and the first stage's
         // scores are not on one scale.
         if (req.mmr_lambda && int(ranked.size()) > std::max(req.k, req.rerank_top)) ranked.resize(size_t(std::max(req.k, req.rerank_top)));
+        lap("rerank");
     }
-    if (req.mmr_lambda) ranked = maximal_marginal_relevance(store, ranked, req.k, *req.mmr_lambda);
+    if (req.mmr_lambda) {
+        ranked = maximal_marginal_relevance(store, ranked, req.k, *req.mmr_lambda);
+        lap("mmr");
+    }
     if (int(ranked.size()) > req.k) ranked.resize(size_t(req.k));
     if (ranked.empty()) return out;
 
@@ -301,6 +320,7 @@ Retrieved Retriever::search(Store &store, const SearchRequest &req) const {
             }
         }
     }
+    lap("read");  // hits and snippets
     return out;
 }
 

@@ -596,6 +596,15 @@ TEST_CASE("OpenAI-compatible /v1/embeddings and /v1/models, errors in OpenAI's s
     CHECK(j["data"][1]["id"] == "default");
     CHECK(j["data"][1]["saem_role"] == "collection");
 
+    // A hybrid search runs every retrieval stage; /metrics times each one.
+    auto added = c.Post("/v1/documents", R"({"path": "a.md", "text": "alpha"})", "application/json");
+    REQUIRE(added);
+    CHECK(added->status == 201);
+    CHECK(body_of(c.Post("/v1/search", R"({"query": "alpha", "mode": "hybrid"})", "application/json"))["hits"].size() == 1);
+    const std::string metrics = c.Get("/metrics")->body;
+    for (const char *stage : {"embed", "lexical", "dense", "fuse", "read"})
+        CHECK_MESSAGE(metrics.find(std::string("saem_stage_seconds_count{stage=\"") + stage + "\"} 1") != std::string::npos, stage);
+
     // Without an encoder the route says what is missing; a missing key is OpenAI's authentication_error.
     Running bare(1 << 20, {"secret"});
     auto b = bare.client();

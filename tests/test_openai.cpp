@@ -326,6 +326,21 @@ TEST_CASE("remote generation: another server writes the answer; route auto sends
     json plain = post(c, "/v1/chat/completions", {{"model", "large"}, {"max_tokens", 5}, {"messages", {{{"role", "user"}, {"content", "Once"}}}}});
     CHECK(plain["saem"]["route"] == "remote");
     CHECK(plain["usage"]["completion_tokens"] == 5);
+    // /metrics: retrieval and generation stages, tokens by route.
+    metrics = c.Get("/metrics")->body;
+    auto value = [&](const std::string &sample) {
+        size_t at = metrics.find(sample + " ");
+        return at == std::string::npos ? -1.0 : std::stod(metrics.substr(at + sample.size() + 1));
+    };
+    CHECK(value(R"(saem_stage_seconds_count{stage="lexical"})") >= 4);
+    CHECK(value(R"(saem_stage_seconds_count{stage="read"})") >= 4);
+    CHECK(value(R"(saem_stage_seconds_count{stage="prompt"})") >= 4);
+    CHECK(value(R"(saem_stage_seconds_count{stage="generation"})") >= 4);
+    CHECK(value(R"(saem_stage_seconds_count{stage="dense"})") == -1);  // no encoder: no dense stage ran
+    CHECK(value(R"(saem_tokens_total{route="local",kind="generated"})") == easy["usage"]["completion_tokens"].get<double>());
+    CHECK(value(R"(saem_tokens_total{route="remote",kind="generated"})") >= hard["usage"]["completion_tokens"].get<double>() + 5);
+    CHECK(value(R"(saem_tokens_total{route="remote",kind="prompt"})") > 0);
+
     json models = json::parse(c.Get("/v1/models")->body);
     bool listed = false;
     for (const auto &m : models["data"]) listed |= m["id"] == "large" && m["saem_role"] == "remote_decoder";
