@@ -21,7 +21,7 @@ std::string number(double v) {
 std::string Metrics::route_of(const std::string &path) {
     static const std::regex document_id("/v1/documents/[0-9]+");
     static const char *known[] = {"/healthz", "/metrics", "/v1/stats", "/v1/search", "/v1/ask", "/v1/documents",
-                                  "/v1/embeddings", "/v1/models", "/v1/rerank", "/v1/chat/completions", "/v1/collections", "/"};
+                                  "/v1/embeddings", "/v1/models", "/v1/rerank", "/v1/chat/completions", "/v1/collections", "/", "/page.js"};
     for (const char *k : known)
         if (path == k) return k;
     if (std::regex_match(path, document_id)) return "/v1/documents/{id}";

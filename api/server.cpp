@@ -207,7 +207,7 @@ using fields::required_string;
 // Route patterns, for telling a wrong method (405) from an unknown path (404).
 const std::vector<std::regex> &known_routes() {
     static const std::vector<std::regex> routes = {
-        std::regex("/"), std::regex("/healthz"), std::regex("/v1/stats"), std::regex("/v1/search"), std::regex("/v1/ask"),
+        std::regex("/"), std::regex("/page.js"), std::regex("/healthz"), std::regex("/v1/stats"), std::regex("/v1/search"), std::regex("/v1/ask"),
         std::regex("/v1/documents"), std::regex("/v1/documents/[0-9]+"), std::regex("/v1/embeddings"), std::regex("/v1/models"),
         std::regex("/v1/rerank"), std::regex("/metrics"),
         std::regex("/v1/chat/completions"), std::regex("/v1/collections")};
@@ -228,6 +228,7 @@ struct Server::Impl {
     std::vector<std::unique_ptr<Collection>> collections;  // the first is the default
     std::unique_ptr<GenerationQueue> generations;          // when there is a decoder
     std::atomic<size_t> remote_running{0};                 // remote generations under way
+    std::atomic<bool> stopping{false};                     // stop() was called: remote answers end
     Metrics metrics;
 
     Collection *find_collection(const std::string &name) {
@@ -334,11 +335,14 @@ struct Server::Impl {
                 return fail(403, "forbidden_host", "this server listens on a loopback address and answers only to localhost, not '" +
                                                        host + "'");
         }
-        // The server's own page (/) calls it from its own origin, which needs no CORS. On loopback
-        // the Host was checked above, so a rebound DNS name cannot pose as that origin; elsewhere
-        // the API keys are the guard (saem serve warns when a public address has none).
-        const std::string origin = req.get_header_value("Origin");
-        const bool same_origin = req.has_header("Host") && origin == "http://" + req.get_header_value("Host");
+        // The server's own page (/) calls it from its own origin, which needs no CORS. A page whose
+        // DNS name was rebound to this server has an origin equal to its Host too, so the own
+        // origin is trusted only where that cannot pass: on loopback (its Host was checked above)
+        // or where every request needs a key (the rebound page has none). Elsewhere the page needs
+        // --cors-origin like any other.
+        const std::string origin = req.get_header_value("Origin"), host = req.get_header_value("Host");
+        const bool same_origin = (loopback || !opt.api_keys.empty()) && !host.empty() &&
+                                 (origin == "http://" + host || origin == "https://" + host);
         if (req.has_header("Origin") && !same_origin) {
             if (std::find(opt.cors_origins.begin(), opt.cors_origins.end(), origin) == opt.cors_origins.end())
                 return fail(403, "forbidden_origin", "requests from pages of '" + origin + "' are not allowed (saem serve --cors-origin)");
@@ -352,7 +356,7 @@ struct Server::Impl {
                 return true;
             }
         }
-        if (!opt.api_keys.empty() && req.path != "/healthz" && req.path != "/" && !authorized(req.get_header_value("Authorization"))) {
+        if (!opt.api_keys.empty() && req.path != "/healthz" && req.path != "/" && req.path != "/page.js" && !authorized(req.get_header_value("Authorization"))) {
             fail(401, "unauthorized", "send a valid API key: Authorization: Bearer KEY");
             res.set_header("WWW-Authenticate", "Bearer");
             return true;
@@ -433,6 +437,33 @@ struct Server::Impl {
         std::shared_ptr<GenerationQueue::Ticket> ticket;
         std::shared_ptr<void> remote_slot;
         std::function<Answer()> extractive;  // the last fallback; null: none (a plain chat)
+        bool streamed = false;               // some of the remote answer was passed on
+    };
+
+    // Calls check every 100 ms on its own thread until it returns true or stop() is called.
+    class Poller {
+    public:
+        explicit Poller(std::function<bool()> check)
+            : thread_([this, check = std::move(check)] {
+                  std::unique_lock lock(mutex_);
+                  while (!done_ && !check()) wake_.wait_for(lock, std::chrono::milliseconds(100));
+              }) {}
+        ~Poller() { stop(); }
+        void stop() {
+            if (!thread_.joinable()) return;
+            {
+                std::lock_guard lock(mutex_);
+                done_ = true;
+            }
+            wake_.notify_one();
+            thread_.join();
+        }
+
+    private:
+        std::mutex mutex_;
+        std::condition_variable wake_;
+        bool done_ = false;
+        std::thread thread_;  // last: started once the members above exist
     };
 
     std::shared_ptr<GenerationQueue::Ticket> submit_local(const Work &work, const std::shared_ptr<AnswerStream> &out) {
@@ -507,17 +538,34 @@ struct Server::Impl {
             a.route_reason = p.reason;
             return a;
         }
-        std::atomic<bool> cancel{false};
+        // The remote answer is read on this worker; a poller cancels it when the client hangs up
+        // or the server stops, even while the remote server is silent.
+        std::atomic<bool> cancel{false}, gone{false};
+        Poller poller([&] {
+            if (stopping || client_gone(socket)) {
+                gone = !stopping;
+                cancel = true;
+            }
+            return cancel.load();
+        });
         try {
             Answer a = p.work(*opt.remote, &cancel, [&](std::string_view piece) {
-                if (client_gone(socket) || (emit && !emit(piece))) cancel = true;
+                p.streamed = true;
+                if (emit && !emit(piece)) gone = cancel = true;
                 return !cancel;
             });
-            if (cancel) throw ClientGone{};
+            poller.stop();
+            if (gone) throw ClientGone{};
+            if (cancel) throw GenerationCancelled("the answer was cancelled: the server is stopping");
+            // Part of the answer came, then the remote failed. Unstreamed, nobody has seen it: fall
+            // back as for any failure. Streamed, the client has it: the stream ends in an error.
+            if (a.stop_reason == "error") throw RemoteError(a.note);
             a.route = "remote";
             a.route_reason = p.reason;
             return a;
         } catch (const RemoteError &e) {
+            poller.stop();
+            if (emit && p.streamed) throw;  // the client has part of this answer: no second one
             std::string why = p.reason + "; the remote model failed (" + e.what() + "), so ";
             if (generations) {
                 p.out = std::make_shared<AnswerStream>();
@@ -653,6 +701,7 @@ struct Server::Impl {
         return dynamic_cast<const nn::ContextError *>(&e)      ? "context_exceeded"
                : dynamic_cast<const GenerationCancelled *>(&e) ? "shutting_down"
                : dynamic_cast<const QueueFull *>(&e)           ? "too_many_requests"
+               : dynamic_cast<const RemoteError *>(&e)         ? "remote_failed"
                                                                 : "internal";
     }
 
@@ -713,7 +762,8 @@ struct Server::Impl {
                 res.set_header("Connection", "close");
                 throw HttpError{503, "cancelled", "the client closed the connection; its answer was cancelled"};
             }
-            json out = openai::completion(id, created, model, a);
+            // A plain chat names the model that answered (the local one, after a remote failure).
+            json out = openai::completion(id, created, col ? model : a.model, a);
             openai::add_extension(out, a, collection, mode);
             return send_json(res, 200, out);
         }
@@ -725,8 +775,14 @@ struct Server::Impl {
                     std::string e = "data: " + dump(j) + "\n\n";
                     return sink.write(e.data(), e.size());
                 };
-                auto piece = [&](std::string_view text) { return data(openai::chunk(id, created, model, {{"content", text}}, nullptr)); };
-                if (!data(openai::chunk(id, created, model, {{"role", "assistant"}, {"content", ""}}, nullptr))) return false;
+                // With include_usage every chunk carries "usage": null but the last, as OpenAI's do.
+                auto chunk = [&](const json &delta, const json &finish) {
+                    json c = openai::chunk(id, created, model, delta, finish);
+                    if (usage) c["usage"] = nullptr;
+                    return c;
+                };
+                auto piece = [&](std::string_view text) { return data(chunk({{"content", text}}, nullptr)); };
+                if (!data(chunk({{"role", "assistant"}, {"content", ""}}, nullptr))) return false;
                 try {
                     Answer a;
                     if (ready) {
@@ -735,7 +791,7 @@ struct Server::Impl {
                     } else {
                         a = run(*p, piece, socket);
                     }
-                    json last = openai::chunk(id, created, model, json::object(), openai::finish_reason(a.stop_reason));
+                    json last = chunk(json::object(), openai::finish_reason(a.stop_reason));
                     openai::add_extension(last, a, collection, mode);
                     data(last);
                     if (usage) {
@@ -784,15 +840,21 @@ struct Server::Impl {
         http.Get("/healthz", route([](const auto &, auto &res) { send_json(res, 200, {{"status", "ok"}}); }));
 
         // The web page: static, open without a key (it asks for one, and every call it makes
-        // carries it). Its script may talk to this server only, and nothing may frame it.
+        // carries it). Only its own script runs (no inline script: markup injected into it could
+        // not run), it may talk to this server only, and nothing may frame it.
         http.Get("/", route([](const auto &, auto &res) {
             res.status = 200;
             res.set_header("Content-Security-Policy",
-                           "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
-                           "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+                           "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; "
+                           "base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
             res.set_header("X-Content-Type-Options", "nosniff");
             res.set_header("Referrer-Policy", "no-referrer");
             res.set_content(page_html, "text/html; charset=utf-8");
+        }));
+        http.Get("/page.js", route([](const auto &, auto &res) {
+            res.status = 200;
+            res.set_header("X-Content-Type-Options", "nosniff");
+            res.set_content(page_script, "text/javascript; charset=utf-8");
         }));
 
         // Prometheus text format: requests and latency (metrics.h), the index's size, the generation queue.
@@ -1064,10 +1126,12 @@ struct Server::Impl {
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     impl_->opt = std::move(options);
     auto &o = impl_->opt;
-    if (o.http_threads == 0) o.http_threads = std::max<size_t>(8, o.generation_queue + 4);
-    if (o.decoder && o.http_threads <= o.generation_queue)
-        throw std::invalid_argument("the HTTP workers (" + std::to_string(o.http_threads) +
-                                    ") must outnumber the generation queue (" + std::to_string(o.generation_queue) + ")");
+    // Each generator admits generation_queue answers, each holding the worker that waits for it.
+    const size_t generating = o.generation_queue * ((o.decoder ? 1 : 0) + (o.remote ? 1 : 0));
+    if (o.http_threads == 0) o.http_threads = std::max<size_t>(8, generating + 4);
+    if (o.http_threads <= generating)
+        throw std::invalid_argument("the HTTP workers (" + std::to_string(o.http_threads) + ") must outnumber the answers that may be "
+                                    "generated at once (" + std::to_string(generating) + ")");
     if (o.decoder) impl_->generations = std::make_unique<GenerationQueue>(o.decoder, o.generation_queue);
     impl_->retriever = Retriever({impl_->opt.embedder, impl_->opt.reranker});
     if (o.collections.empty()) o.collections.push_back({"default", o.db});
@@ -1076,8 +1140,8 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
         if (!std::regex_match(c.name, name_rule))
             throw std::invalid_argument("collection name '" + c.name + "': use 1 to 64 letters, digits, '.', '_' or '-'");
         if (impl_->find_collection(c.name)) throw std::invalid_argument("two collections are named '" + c.name + "'");
-        if (o.decoder && c.name == impl_->decoder_id())
-            throw std::invalid_argument("collection '" + c.name + "' has the decoder's name: the OpenAI routes could not tell them apart");
+        if ((o.decoder && c.name == impl_->decoder_id()) || (o.remote && c.name == o.remote->name()))
+            throw std::invalid_argument("collection '" + c.name + "' has a generator's name: the OpenAI routes could not tell them apart");
         // Fail at start, not at the first request, on a bad index file or another encoder's index.
         Store check(c.db);
         impl_->retriever.check_encoder(check);
@@ -1102,6 +1166,7 @@ bool Server::listen() { return impl_->http.listen_after_bind(); }
 void Server::stop() {
     // No new answers, and those under way end at their next token: the workers waiting on them
     // return, so the HTTP server's shutdown (which joins its workers) is not held up.
+    impl_->stopping = true;
     if (impl_->generations) impl_->generations->close();
     impl_->http.stop();
 }

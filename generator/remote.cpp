@@ -1,4 +1,5 @@
-// The client side of OpenAI's chat completions, streamed (server-sent events):
+// The client side of OpenAI's chat completions, streamed as server-sent events
+// (https://html.spec.whatwg.org/multipage/server-sent-events.html):
 //   data: {"choices":[{"delta":{"content":"..."},"finish_reason":null}]}  ... data: [DONE]
 #include "generator/remote.h"
 
@@ -6,7 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 namespace saem {
@@ -21,10 +24,94 @@ struct Attempt {
     std::string error;
 };
 
+// Server-sent events from bytes as they arrive: lines end in CRLF, LF or CR; an event's data lines
+// are joined with LF and dispatched at a blank line (or at the end of the stream).
+class EventStream {
+public:
+    explicit EventStream(std::function<bool(const std::string &data)> on_event) : on_event_(std::move(on_event)) {}
+    bool feed(const char *p, size_t n) {
+        for (size_t i = 0; i < n; ++i) {
+            char c = p[i];
+            if (after_cr_ && c == '\n') {  // the LF of a CRLF
+                after_cr_ = false;
+                continue;
+            }
+            after_cr_ = c == '\r';
+            if (c == '\r' || c == '\n') {
+                if (!line_end()) return false;
+            } else if (line_.size() < (16u << 20)) {
+                line_ += c;
+            }
+        }
+        return true;
+    }
+    bool finish() { return (line_.empty() || line_end()) && dispatch(); }
+
+private:
+    bool line_end() {
+        std::string line = std::exchange(line_, {});
+        if (line.empty()) return dispatch();
+        if (line.rfind("data", 0) != 0 || (line.size() > 4 && line[4] != ':')) return true;  // comments, other fields
+        std::string value = line.size() > 5 ? line.substr(5) : "";
+        if (!value.empty() && value[0] == ' ') value.erase(0, 1);
+        if (has_data_) data_ += '\n';
+        data_ += value;
+        has_data_ = true;
+        return true;
+    }
+    bool dispatch() {
+        if (!has_data_) return true;
+        has_data_ = false;
+        return on_event_(std::exchange(data_, {}));
+    }
+    std::function<bool(const std::string &)> on_event_;
+    std::string line_, data_;
+    bool has_data_ = false, after_cr_ = false;
+};
+
+// Calls client.stop() (which aborts a request under way from another thread) once *cancel is
+// set, checking every 50 ms until destroyed: a cancelled request ends even while the server is
+// silent.
+class Watchdog {
+public:
+    Watchdog(httplib::Client &client, const std::atomic<bool> *cancel) {
+        if (!cancel) return;
+        thread_ = std::thread([this, &client, cancel] {
+            std::unique_lock lock(mutex_);
+            while (!done_) {
+                if (cancel->load()) {
+                    client.stop();
+                    return;
+                }
+                wake_.wait_for(lock, std::chrono::milliseconds(50));
+            }
+        });
+    }
+    ~Watchdog() {
+        if (!thread_.joinable()) return;
+        {
+            std::lock_guard lock(mutex_);
+            done_ = true;
+        }
+        wake_.notify_one();
+        thread_.join();
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool done_ = false;
+    std::thread thread_;
+};
+
 std::string finish_to_stop(const std::string &finish) {
     if (finish == "length") return "length";
-    if (finish == "stop") return "end";
-    return finish.empty() ? "end" : finish;
+    return "end";  // stop, and what OpenAI adds (content_filter, tool_calls): the model ended
+}
+
+std::string error_message(const json &e) {
+    if (e.is_object() && e.contains("message") && e["message"].is_string()) return e["message"];
+    return e.is_string() ? e.get<std::string>() : e.dump();
 }
 
 }  // namespace
@@ -59,13 +146,14 @@ Generation RemoteChat::chat(const std::vector<ChatMessage> &messages, const Gene
     const SamplingOptions &s = options.sampling;
     body["temperature"] = s.greedy ? 0.0f : s.temperature;
     if (!s.greedy) body["top_p"] = s.top_p;
-    if (s.seed) body["seed"] = s.seed;
+    if (s.seed) body["seed"] = int64_t(s.seed);  // OpenAI's seed is a signed 64-bit integer
     if (!options.stop.empty()) body["stop"] = options.stop;
     const std::string payload = body.dump(-1, ' ', false, json::error_handler_t::replace);
 
     Generation g;
     auto cancelled = [&] { return options.cancel && options.cancel->load(std::memory_order_relaxed); };
     bool passed_on = false;  // some text reached on_text: no more retries
+    int pieces = 0;
     auto t0 = std::chrono::steady_clock::now();
     auto attempt = [&]() -> Attempt {
         httplib::Client client(origin_);
@@ -82,27 +170,23 @@ Generation RemoteChat::chat(const std::vector<ChatMessage> &messages, const Gene
         req.body = payload;
         req.set_header("Content-Type", "application/json");
         int status = 0;
-        std::string error_body, line;
+        std::string error_body;
         bool done = false, stream_error = false;
         std::string finish;
         req.response_handler = [&](const httplib::Response &r) {
             status = r.status;
             return true;
         };
-        auto handle_line = [&](const std::string &l) {
-            if (l.rfind("data:", 0) != 0) return true;  // comments, event names, ids
-            std::string data = l.substr(5);
-            if (!data.empty() && data[0] == ' ') data.erase(0, 1);
+        EventStream events([&](const std::string &data) {
             if (data == "[DONE]") {
                 done = true;
                 return true;
             }
             json chunk = json::parse(data, nullptr, false);
             if (chunk.is_discarded() || !chunk.is_object()) return true;
-            if (chunk.contains("error")) {
+            if (const auto e = chunk.find("error"); e != chunk.end() && !e->is_null()) {
                 stream_error = true;
-                const json &e = chunk["error"];
-                error_body = e.is_object() && e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>() : e.dump();
+                error_body = error_message(*e);
                 return false;
             }
             if (const auto u = chunk.find("usage"); u != chunk.end() && u->is_object()) {
@@ -119,58 +203,47 @@ Generation RemoteChat::chat(const std::vector<ChatMessage> &messages, const Gene
                 if (piece.empty()) return true;
                 if (g.text.empty()) g.prompt_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                 g.text += piece;
+                ++pieces;
                 passed_on = true;
                 if (on_text && !on_text(piece)) return false;
             }
-            return !cancelled();
-        };
+            return true;
+        });
         req.content_receiver = [&](const char *data, size_t n, uint64_t, uint64_t) {
+            if (cancelled()) return false;
             if (status != 200) {
                 if (error_body.size() < 65536) error_body.append(data, std::min<size_t>(n, 65536 - error_body.size()));
                 return true;
             }
-            for (size_t i = 0; i < n; ++i) {
-                if (data[i] == '\n') {
-                    if (!line.empty() && line.back() == '\r') line.pop_back();
-                    bool go = handle_line(line);
-                    line.clear();
-                    if (!go) return false;
-                } else if (line.size() < (16u << 20)) {
-                    line += data[i];
-                }
-            }
-            return true;
+            return events.feed(data, n);
         };
         httplib::Response res;
         httplib::Error err = httplib::Error::Success;
-        bool sent = client.send(req, res, err);
-        if (cancelled()) {
+        bool sent;
+        {
+            Watchdog watchdog(client, options.cancel);
+            sent = client.send(req, res, err);
+        }
+        if (sent && status == 200 && !stream_error && !cancelled()) events.finish();
+        if (cancelled() || (!sent && err == httplib::Error::Canceled && !stream_error)) {  // asked to stop
             g.stop_reason = "cancelled";
             return {true, false, {}};
         }
         // An error the server sends in its stream is its answer to this request, not a transient fault.
         if (stream_error) return {false, false, "the server reported an error: " + error_body};
-        if (!sent && err == httplib::Error::Canceled && passed_on) {  // on_text declined more
-            g.stop_reason = "cancelled";
-            return {true, false, {}};
-        }
         if (!sent) return {false, true, "no answer from " + origin_ + ": " + httplib::to_string(err)};
         if (status != 200) {
             std::string message = error_body;
             json e = json::parse(error_body, nullptr, false);
-            if (e.is_object() && e.contains("error")) {
-                const json &x = e["error"];
-                message = x.is_object() && x.contains("message") && x["message"].is_string() ? x["message"].get<std::string>() : x.dump();
-            }
+            if (e.is_object() && e.contains("error")) message = error_message(e["error"]);
             if (message.size() > 300) message = message.substr(0, 300) + "...";
             return {false, status >= 500 || status == 429 || status == 408,
                     origin_ + " answered " + std::to_string(status) + (message.empty() ? "" : ": " + message)};
         }
-        if (!done && finish.empty()) return {false, !passed_on, "the stream from " + origin_ + " ended before the answer did"};
+        if (!done && finish.empty()) return {false, true, "the stream from " + origin_ + " ended before the answer did"};
         g.stop_reason = finish_to_stop(finish);
         return {true, false, {}};
     };
-    std::string last;
     for (int i = 0; i <= options_.retries; ++i) {
         if (cancelled()) {
             g.stop_reason = "cancelled";
@@ -179,16 +252,19 @@ Generation RemoteChat::chat(const std::vector<ChatMessage> &messages, const Gene
         if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200 << std::min(i - 1, 4)));
         Attempt a = attempt();
         if (a.ok) break;
-        last = a.error;
-        if (passed_on) {  // the client has part of the answer: end it there
+        if (passed_on) {  // the caller has part of the answer: end it there, and say why
             g.stop_reason = "error";
-            g.error = last;
+            g.error = a.error;
             break;
         }
         if (!a.retryable || i == options_.retries)
-            throw RemoteError(last + (i > 0 ? " (after " + std::to_string(i + 1) + " attempts)" : ""));
+            throw RemoteError(a.error + (i > 0 ? " (after " + std::to_string(i + 1) + " attempts)" : ""));
         g = Generation{};
     }
+    // A server that does not report usage (it ignored stream_options): saem's estimate of the
+    // prompt, and the pieces it sent (each at least one token).
+    if (g.prompt_tokens == 0) g.prompt_tokens = prompt_tokens(messages);
+    if (g.completion_tokens == 0) g.completion_tokens = pieces;
     g.generation_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - g.prompt_seconds;
     return g;
 }

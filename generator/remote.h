@@ -5,7 +5,8 @@
 // the server's chat.completion.chunk events arrive. A failure before the first piece (no
 // connection, a timeout, a 5xx or 429 answer, a broken stream) is retried up to `retries` times
 // with a short backoff; then RemoteError. A failure after text has been passed on is not retried
-// (the client has that text): the generation ends there with stop_reason "error".
+// (the client has that text): the generation ends there with stop_reason "error". Setting
+// GenerateOptions::cancel aborts the request within 50 ms, even while the server is silent.
 //
 // Threads: any number of threads may call chat() at once; each call has its own connection.
 #pragma once
@@ -19,7 +20,7 @@ namespace saem {
 
 struct RemoteOptions {
     std::string url;      // base URL that /chat/completions is appended to, e.g. http://127.0.0.1:8000/v1
-    std::string model;    // the "model" sent; "" : the server's first in GET {url}/models
+    std::string model;    // the "model" sent; "": none is sent (servers of one model, such as llama.cpp's, take that)
     std::string api_key;  // sent as Authorization: Bearer KEY when set
     int context_tokens = 8192;     // the remote model's context: sources are fitted to it
     double connect_timeout = 3;    // seconds to connect

@@ -391,6 +391,26 @@ TEST_CASE("access: API keys, Origin, Host") {
     check_error(c.Post("/v1/search", {{"Origin", "http://" + rebound}, {"Host", rebound}}, body, "application/json"), 403, "forbidden_host");
 }
 
+TEST_CASE("a server on a public address without keys trusts no page's origin, not even one equal to its Host") {
+    // A page on a rebound DNS name sends Origin http://NAME:PORT and Host NAME:PORT: equal, yet
+    // another site's. Off loopback the Host is not checked, so only --cors-origin lets a page in.
+    TempDir dir;
+    ServerOptions o;
+    o.db = dir / "p.db";
+    Server server(o);
+    int port = server.bind("0.0.0.0", 0);
+    REQUIRE(port > 0);
+    std::thread thread([&] { server.listen(); });
+    httplib::Client c("127.0.0.1", port);
+    const std::string rebound = "evil.example:" + std::to_string(port);
+    check_error(c.Post("/v1/documents", {{"Origin", "http://" + rebound}, {"Host", rebound}}, R"({"path": "x.md", "text": "planted"})",
+                       "application/json"),
+                403, "forbidden_origin");
+    CHECK(c.Get("/", {{"Host", rebound}})->status == 200);  // the page itself is static
+    server.stop();
+    thread.join();
+}
+
 TEST_CASE("errors by cause: a locked index is 503 with Retry-After, a broken one 500 storage_error") {
     Running srv(1 << 20, {}, {}, 300);
     auto c = srv.client();

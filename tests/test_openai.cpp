@@ -20,6 +20,23 @@ using namespace saem;
 
 namespace {
 
+// A stand-in remote server: an httplib::Server on a free port, on its own thread.
+struct FakeRemote {
+    httplib::Server http;
+    std::thread thread;
+    int port = 0;
+    explicit FakeRemote(const std::function<void(const httplib::Request &, httplib::Response &)> &chat) {
+        http.Post("/v1/chat/completions", chat);
+        port = http.bind_to_any_port("127.0.0.1");
+        thread = std::thread([this] { http.listen_after_bind(); });
+    }
+    ~FakeRemote() {
+        http.stop();
+        thread.join();
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/v1"; }
+};
+
 // A server on a free port, listening on its own thread until destroyed.
 struct Serving {
     std::unique_ptr<Server> server;
@@ -244,15 +261,17 @@ TEST_CASE("chat completions with a local decoder: answers from a collection, pla
     CHECK(a["saem"]["route"] == "local");
     CHECK(!a["citations"].empty());
     CHECK(a["usage"]["completion_tokens"].get<int>() <= 24);
+    CHECK(a["usage"]["completion_tokens"].get<int>() > 0);
     CHECK(a["usage"]["prompt_tokens"].get<int>() > 20);
     CHECK(a["usage"]["total_tokens"] == a["usage"]["prompt_tokens"].get<int>() + a["usage"]["completion_tokens"].get<int>());
     // Greedy: the streamed pieces add up to the same answer.
     json with_usage = q;
     with_usage["stream_options"] = {{"include_usage", true}};
     Streamed st = stream_chat(c, with_usage);
-    CHECK(st.text == a["choices"][0]["message"]["content"]);
+    CHECK(st.text == a["choices"][0]["message"]["content"].get<std::string>());
     const json &usage = st.chunks[st.chunks.size() - 2];
     CHECK(usage["choices"].empty());
+    for (size_t i = 0; i + 2 < st.chunks.size(); ++i) CHECK(st.chunks[i]["usage"].is_null());  // present, null
     CHECK(usage["usage"] == a["usage"]);
 
     // Plain chat by the decoder's id: no retrieval, no citations; max_tokens and stop apply.
@@ -273,7 +292,10 @@ TEST_CASE("chat completions with a local decoder: answers from a collection, pla
     chat.erase("stop");
     chat["temperature"] = 1.0;
     chat["seed"] = 7;
-    CHECK(post(c, "/v1/chat/completions", chat)["choices"][0]["message"] == post(c, "/v1/chat/completions", chat)["choices"][0]["message"]);
+    const json seven = post(c, "/v1/chat/completions", chat)["choices"][0]["message"];
+    CHECK(seven == post(c, "/v1/chat/completions", chat)["choices"][0]["message"]);
+    chat["seed"] = 8;
+    CHECK(seven != post(c, "/v1/chat/completions", chat)["choices"][0]["message"]);
     // A collection may not take the decoder's name.
     ServerOptions clash = o;
     clash.collections = {{"stories", dir / "s.db"}};
@@ -316,7 +338,7 @@ TEST_CASE("remote generation: another server writes the answer; route auto sends
 
     // Streamed through as it arrives: the same text as unstreamed (greedy).
     Streamed st = stream_chat(c, {{"model", "samples"}, {"temperature", 0}, {"messages", {{{"role", "user"}, {"content", "Why do readers not block writers in WAL mode?"}}}}});
-    CHECK(st.text == hard["choices"][0]["message"]["content"]);
+    CHECK(st.text == hard["choices"][0]["message"]["content"].get<std::string>());
     CHECK(st.chunks[st.chunks.size() - 2]["saem"]["route"] == "remote");
 
     // /v1/ask reports the route too; a plain chat names the remote model.
@@ -425,9 +447,83 @@ TEST_CASE("a failing remote server: bounded retries, then the local model or the
     RemoteChat remote(ro);
     CHECK_THROWS_WITH_AS(remote.chat({{"user", "hi"}}, {}, {}), doctest::Contains("400: bad model"), RemoteError);
     CHECK(attempts == 1);
-    CHECK_THROWS_AS(RemoteChat(RemoteOptions{"ftp://x"}), std::invalid_argument);
+    RemoteOptions ftp;
+    ftp.url = "ftp://x";
+    CHECK_THROWS_AS(RemoteChat{ftp}, std::invalid_argument);
     refusing.stop();
     refusing_thread.join();
     broken.stop();
     broken_thread.join();
+}
+
+TEST_CASE("a remote answer ends when its client hangs up or the server stops, even while the remote is silent; a broken stream") {
+    TempDir dir;
+    const std::string db = small_index(dir);
+    // A remote server that sends its headers and then nothing until released, noting when its
+    // client (saem) goes away.
+    std::atomic<bool> release{false}, abandoned{false};
+    std::atomic<int> requests{0};
+    FakeRemote silent([&](const httplib::Request &, httplib::Response &res) {
+        ++requests;
+        res.set_chunked_content_provider("text/event-stream", [&](size_t, httplib::DataSink &sink) {
+            for (int i = 0; i < 200 && !release; ++i) {
+                if (!sink.is_writable()) {
+                    abandoned = true;
+                    return false;
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+            sink.done();
+            return true;
+        });
+    });
+    const json question = {{"question", "What does the parameter b control?"}};
+    {
+        ServerOptions o;
+        o.db = db;
+        o.max_answer_tokens = 16;
+        o.remote = remote_at(silent.url(), "large", 0);
+        Serving s(o);
+        // The client gives up after 1 s; saem lets go of the remote request at once.
+        httplib::Client impatient("127.0.0.1", s.port);
+        impatient.set_read_timeout(1, 0);
+        CHECK_FALSE(impatient.Post("/v1/ask", question.dump(), "application/json"));
+        for (int i = 0; i < 40 && !abandoned; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        CHECK(abandoned);
+        CHECK(requests == 1);
+        // stop() ends an answer the remote has not started: the server stops in well under the
+        // remote's silence (10 s).
+        abandoned = false;
+        std::thread waiting([&] { s.client().Post("/v1/ask", question.dump(), "application/json"); });
+        for (int i = 0; i < 40 && requests < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        REQUIRE(requests == 2);
+        auto t0 = std::chrono::steady_clock::now();
+        s.server->stop();
+        s.thread.join();
+        s.thread = std::thread([] {});  // ~Serving stops and joins again: harmless
+        CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
+        waiting.join();
+    }
+    release = true;
+
+    // A stream that breaks after its first piece: unstreamed, nobody saw the piece and the answer
+    // falls back; streamed, the client has it and the stream ends in an error event.
+    FakeRemote breaking([&](const httplib::Request &, httplib::Response &res) {
+        res.set_content("data: {\"choices\":[{\"delta\":{\"content\":\"Partly\"},\"finish_reason\":null}]}\n\n"
+                        "data: {\"error\": {\"message\": \"the GPU fell over\"}}\n\n",
+                        "text/event-stream");
+    });
+    ServerOptions o;
+    o.db = db;
+    o.max_answer_tokens = 16;
+    o.remote = remote_at(breaking.url(), "large", 2);
+    Serving s(o);
+    json a = post(s.client(), "/v1/ask", question);
+    CHECK(a["route"] == "extractive");
+    CHECK(a["route_reason"].get<std::string>().find("the GPU fell over") != std::string::npos);
+    auto r = s.client().Post("/v1/ask", json{{"question", "What does the parameter b control?"}, {"stream", true}}.dump(), "application/json");
+    REQUIRE(r);
+    CHECK(r->body.find("data: {\"text\":\"Partly\"}") != std::string::npos);
+    CHECK(r->body.find("event: error\ndata: {\"error\":{\"code\":\"remote_failed\"") != std::string::npos);
+    CHECK(r->body.find("event: done") == std::string::npos);
 }
