@@ -6,6 +6,7 @@
 // called from any thread. eval_beir runs on the calling thread. Server: see below.
 #pragma once
 
+#include "api/mcp.h"
 #include "generator/generator.h"
 #include "generator/router.h"
 #include "ingest/ingest.h"
@@ -105,6 +106,9 @@ struct ServerOptions {
     std::shared_ptr<ChatModel> remote;
     // With both a decoder and a remote model: which one answers (generator/router.h).
     RouterOptions router;
+    // Refuses every write: uploads and deletions over HTTP (403 read_only), MCP's add_document and
+    // delete_document (not even listed).
+    bool read_only = false;
 };
 
 // The HTTP API over its collections' index files. Each request opens its own connection to the store, so
@@ -123,6 +127,10 @@ public:
     // server. Has no effect on a server not yet listening (see running()).
     void stop();
     bool running() const;  // listen() is serving
+    // MCP (api/mcp.h) without HTTP, for `saem mcp` over stdio: one JSON-RPC message in, its reply
+    // out (nullopt for a notification). Needs no bind() or listen(). Any thread; session as
+    // mcp::handle says; cancel, when set, ends the tool call under way.
+    std::optional<std::string> mcp(const std::string &message, mcp::Session &session, const std::atomic<bool> *cancel = nullptr);
 
 private:
     struct Impl;

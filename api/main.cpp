@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
+#include <condition_variable>
 #include <chrono>
 #include <csignal>
 #include <pthread.h>
@@ -208,15 +210,8 @@ int cmd_ask(const Args &a) {
     return 0;
 }
 
-int cmd_serve(const Args &a) {
-    // SIGINT and SIGTERM are taken by one thread that waits for them (sigwait) and stops the server
-    // there, out of signal context: stopping cancels generations, which takes locks. Blocked here,
-    // before any thread starts, so every thread inherits the mask.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+// The options `serve` and `mcp` share: collections, models, generators, limits and keys.
+saem::ServerOptions server_options(const Args &a) {
     saem::ServerOptions so;
     so.db = a.get("db", "saem.db");
     for (const auto &spec : a.all("collection")) {
@@ -287,6 +282,20 @@ int cmd_serve(const Args &a) {
         }
         if (keys == 0) throw UsageError("the API key file " + a.get("api-key-file") + " holds no key");
     }
+    so.read_only = a.has("read-only") > 0;
+    return so;
+}
+
+int cmd_serve(const Args &a) {
+    // SIGINT and SIGTERM are taken by one thread that waits for them (sigwait) and stops the server
+    // there, out of signal context: stopping cancels generations, which takes locks. Blocked here,
+    // before any thread starts, so every thread inherits the mask.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    saem::ServerOptions so = server_options(a);
     std::string host = a.get("host", "127.0.0.1");
     int port = a.get_int("port", 8080, 0, 65535);
     saem::Server server(so);
@@ -315,6 +324,60 @@ int cmd_serve(const Args &a) {
     listen_ended = true;
     pthread_kill(stopper.native_handle(), SIGTERM);  // release the waiter, whichever sigwait it is in
     stopper.join();
+    return 0;
+}
+
+// MCP over stdio: a JSON-RPC message per line in, a reply per line out; logs go to stderr only.
+// Requests run on their own threads (up to 8 at once), so a notifications/cancelled that arrives
+// while a tool call runs can cancel it; replies are written whole, one at a time.
+int cmd_mcp(const Args &a) {
+    saem::Server server(server_options(a));
+    saem::mcp::Session session;
+    std::mutex out_mutex, flight_mutex;
+    std::condition_variable flight_done;
+    std::map<std::string, std::shared_ptr<std::atomic<bool>>> in_flight;  // request id (dumped) -> cancel flag
+    std::vector<std::thread> workers;
+    size_t running = 0;
+    auto reply = [&](const std::optional<std::string> &text) {
+        if (!text) return;
+        std::lock_guard lock(out_mutex);
+        std::cout << *text << '\n' << std::flush;
+    };
+    std::cerr << "saem mcp: ready on stdin/stdout" << std::endl;
+    for (std::string line; std::getline(std::cin, line);) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        nlohmann::json message = nlohmann::json::parse(line, nullptr, false);
+        const bool request = message.is_object() && message.contains("id") && !message["id"].is_null() && message.contains("method");
+        if (message.is_object() && message.value("method", nlohmann::json()) == "notifications/cancelled") {
+            const auto &params = message.value("params", nlohmann::json::object());
+            if (params.is_object() && params.contains("requestId")) {
+                std::lock_guard lock(flight_mutex);
+                if (auto it = in_flight.find(params["requestId"].dump()); it != in_flight.end()) *it->second = true;
+            }
+        }
+        // initialize, notifications and malformed lines are answered here, in order; the session
+        // changes only at initialize, before the client sends anything else.
+        if (!request || message["method"] == "initialize") {
+            reply(server.mcp(line, session));
+            continue;
+        }
+        auto cancel = std::make_shared<std::atomic<bool>>(false);
+        const std::string id = message["id"].dump();
+        {
+            std::unique_lock lock(flight_mutex);
+            flight_done.wait(lock, [&] { return running < 8; });
+            ++running;
+            in_flight[id] = cancel;
+        }
+        workers.emplace_back([&, line, id, cancel] {
+            reply(server.mcp(line, session, cancel.get()));
+            std::lock_guard lock(flight_mutex);
+            in_flight.erase(id);
+            --running;
+            flight_done.notify_all();
+        });
+    }
+    for (auto &w : workers) w.join();
     return 0;
 }
 
@@ -565,9 +628,28 @@ const std::vector<Entry> &commands() {
                                    {"generator-context", "N", "the remote model's context in tokens (default 8192)"},
                                    {"generator-timeout", "SECONDS", "give up on a silent generator server after SECONDS (default 60)"},
                                    {"generator-retries", "N", "attempts after a failure before the answer falls back (default 2)"},
-                                   {"route", "POLICY", "with --model and --generator-url: local, remote or auto (default auto; thresholds: config \"router\")"}},
+                                   {"route", "POLICY", "with --model and --generator-url: local, remote or auto (default auto; thresholds: config \"router\")"},
+                                   {"read-only", "", "refuse uploads and deletions (HTTP 403; MCP lists no write tools)"}},
                decoder_options())},
          cmd_serve},
+        {{"mcp", "", 0, 0, "an MCP server over stdio (JSON-RPC, a message per line): search, ask and document tools, documents as resources",
+          join(std::vector<Option>{db_option,
+                                   {"collection", "NAME=DB", "serve the index DB as collection NAME (instead of --db)", true},
+                                   {"data", "DIR", "serve every DIR/NAME.db as collection NAME"},
+                                   encoder_option,
+                                   no_encoder_option,
+                                   {"rerank", "PATH", "the cross-encoder for \"rerank\": true"},
+                                   {"max-tokens", "N", "answer length of generated answers (default 512)"},
+                                   {"generator-url", "URL", "generate on an OpenAI-compatible server"},
+                                   {"generator-model", "NAME", "the model to ask the generator server for"},
+                                   {"generator-key-file", "FILE", "the generator server's API key (first line of FILE)"},
+                                   {"generator-context", "N", "the remote model's context in tokens (default 8192)"},
+                                   {"generator-timeout", "SECONDS", "give up on a silent generator server after SECONDS (default 60)"},
+                                   {"generator-retries", "N", "attempts after a failure before the answer falls back (default 2)"},
+                                   {"route", "POLICY", "with --model and --generator-url: local, remote or auto"},
+                                   {"read-only", "", "offer no write tools (add_document, delete_document)"}},
+               decoder_options())},
+         cmd_mcp},
         {{"eval", "beir DIR", 2, 2, "index a BEIR dataset and print nDCG@10, Recall@100, MRR@10",
           {db_option,
            {"split", "NAME", "qrels split (default test)"},

@@ -2,6 +2,7 @@
 #include "api/fields.h"
 #include "api/metrics.h"
 #include "api/openai.h"
+#include "api/mcp.h"
 #include "api/page.h"
 #include "generator/remote.h"
 #include "generator/queue.h"
@@ -22,7 +23,9 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <regex>
+#include <tuple>
 
 namespace saem {
 
@@ -210,7 +213,7 @@ const std::vector<std::regex> &known_routes() {
         std::regex("/"), std::regex("/page.js"), std::regex("/healthz"), std::regex("/v1/stats"), std::regex("/v1/search"), std::regex("/v1/ask"),
         std::regex("/v1/documents"), std::regex("/v1/documents/[0-9]+"), std::regex("/v1/embeddings"), std::regex("/v1/models"),
         std::regex("/v1/rerank"), std::regex("/metrics"),
-        std::regex("/v1/chat/completions"), std::regex("/v1/collections")};
+        std::regex("/v1/chat/completions"), std::regex("/v1/collections"), std::regex("/mcp")};
     return routes;
 }
 
@@ -365,7 +368,7 @@ struct Server::Impl {
         // any other request's body whole, chunked or compressed, without a limit.
         const bool body_route = req.method == "POST" && (req.path == "/v1/search" || req.path == "/v1/ask" || req.path == "/v1/documents" ||
                                                                 req.path == "/v1/embeddings" || req.path == "/v1/rerank" ||
-                                                                req.path == "/v1/chat/completions");
+                                                                req.path == "/v1/chat/completions" || req.path == "/mcp");
         const bool has_body = req.has_header("Transfer-Encoding") ||
                               (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
         if (has_body && !body_route) {
@@ -426,6 +429,7 @@ struct Server::Impl {
     // What one generated answer needs, whichever model writes it.
     using Work = std::function<Answer(ChatModel &, const std::atomic<bool> *cancel, const TextSink &)>;
     struct ClientGone {};  // the client hung up: its answer was cancelled and nothing is sent
+    using Gone = std::function<bool()>;  // true once the client has gone (polled while it waits)
 
     // A generated answer's plan: which model, why, and its admission (a place in the local queue,
     // or a remote slot), taken before the response starts so that refusals are still a 429.
@@ -499,7 +503,7 @@ struct Server::Impl {
     }
 
     // Waits for a local answer on this worker, passing its pieces to emit and watching the client.
-    static Answer wait_local(GenerationQueue::Ticket &ticket, AnswerStream &out, const TextSink &emit, int socket) {
+    static Answer wait_local(GenerationQueue::Ticket &ticket, AnswerStream &out, const TextSink &emit, const Gone &gone) {
         for (;;) {
             bool ended = ticket.wait_for(std::chrono::milliseconds(0));
             for (const auto &piece : out.take(std::chrono::milliseconds(ended ? 0 : 100)))
@@ -508,7 +512,7 @@ struct Server::Impl {
                     throw ClientGone{};
                 }
             if (ended) break;
-            if (client_gone(socket)) {
+            if (gone()) {
                 ticket.cancel();
                 throw ClientGone{};
             }
@@ -519,8 +523,8 @@ struct Server::Impl {
     }
 
     // Produces the planned answer on this worker (produce()), and counts its times and tokens.
-    Answer run(Plan &p, const TextSink &emit, int socket) {
-        Answer a = produce(p, emit, socket);
+    Answer run(Plan &p, const TextSink &emit, const Gone &gone) {
+        Answer a = produce(p, emit, gone);
         if (a.method != "extractive" && a.prompt_tokens > 0) {  // a model was asked
             metrics.stage("prompt", a.prompt_seconds);
             metrics.stage("generation", a.generation_seconds);
@@ -531,19 +535,19 @@ struct Server::Impl {
 
     // A remote failure before its answer started falls back to the local model, else to the
     // extractive answer, and the answer's route_reason says so.
-    Answer produce(Plan &p, const TextSink &emit, int socket) {
+    Answer produce(Plan &p, const TextSink &emit, const Gone &gone) {
         if (!p.remote) {
-            Answer a = wait_local(*p.ticket, *p.out, emit, socket);
+            Answer a = wait_local(*p.ticket, *p.out, emit, gone);
             a.route = "local";
             a.route_reason = p.reason;
             return a;
         }
         // The remote answer is read on this worker; a poller cancels it when the client hangs up
         // or the server stops, even while the remote server is silent.
-        std::atomic<bool> cancel{false}, gone{false};
+        std::atomic<bool> cancel{false}, left{false};
         Poller poller([&] {
-            if (stopping || client_gone(socket)) {
-                gone = !stopping;
+            if (stopping || gone()) {
+                left = !stopping;
                 cancel = true;
             }
             return cancel.load();
@@ -551,11 +555,11 @@ struct Server::Impl {
         try {
             Answer a = p.work(*opt.remote, &cancel, [&](std::string_view piece) {
                 p.streamed = true;
-                if (emit && !emit(piece)) gone = cancel = true;
+                if (emit && !emit(piece)) left = cancel = true;
                 return !cancel;
             });
             poller.stop();
-            if (gone) throw ClientGone{};
+            if (left) throw ClientGone{};
             if (cancel) throw GenerationCancelled("the answer was cancelled: the server is stopping");
             // Part of the answer came, then the remote failed. Unstreamed, nobody has seen it: fall
             // back as for any failure. Streamed, the client has it: the stream ends in an error.
@@ -570,7 +574,7 @@ struct Server::Impl {
             if (generations) {
                 p.out = std::make_shared<AnswerStream>();
                 p.ticket = submit_local(p.work, p.out);
-                Answer a = wait_local(*p.ticket, *p.out, emit, socket);
+                Answer a = wait_local(*p.ticket, *p.out, emit, gone);
                 a.route = "local";
                 a.route_reason = why + "the local model answered";
                 return a;
@@ -625,12 +629,15 @@ struct Server::Impl {
         return method;
     }
 
-    // /v1/ask: extractive without a generator (or with "method": "extractive"), else generated
-    // from the retrieved sources; "stream": true sends the generated answer as server-sent events:
-    // "data: {"text": piece}" per piece, then "event: done" with the whole answer's JSON (or
-    // "event: error" with the error's).
-    void ask(const httplib::Request &req, httplib::Response &res, const Body &raw) {
-        json body = parse_json(raw);
+    // An answer to /v1/ask's body, up to where it is generated: done (extractive), or planned.
+    struct Asking {
+        std::optional<json> done;
+        std::shared_ptr<Plan> plan;
+        std::function<json(const Answer &)> to_response;
+        bool stream = false;
+    };
+
+    Asking prepare_ask(const json &body) {
         Collection &col = collection_of(body);
         SearchRequest sr = for_answers(search_request_from_json(body, "question", 5, 100, opt.max_query_bytes));
         const std::string question = sr.query;
@@ -641,15 +648,13 @@ struct Server::Impl {
         auto &sampling = go.generation.sampling;
         sampling.temperature = float(bounded_number(body, "temperature", 0.0, 0.0, 100.0));  // greedy unless asked
         sampling.seed = uint64_t(bounded_int(body, "seed", 0, 0, 2147483647));
-        const bool stream = optional_bool(body, "stream", false);
-        if (stream && method != "generated") throw HttpError{400, "invalid_field", "'stream' needs a generated answer"};
+        Asking out;
+        out.stream = optional_bool(body, "stream", false);
+        if (out.stream && method != "generated") throw HttpError{400, "invalid_field", "'stream' needs a generated answer"};
         // A full local queue refuses before retrieval is paid for, when the answer can only be local.
         if (method == "generated" && !opt.remote) generations->check_room();
-        Retrieved retrieved;
-        {
-            retrieved = search(col, sr);
-        }
-        auto to_response = [question, mode = retrieved.mode, name = col.name](const Answer &a) {
+        Retrieved retrieved = search(col, sr);
+        out.to_response = [question, mode = retrieved.mode, name = col.name](const Answer &a) {
             json j = to_json(a);
             j["question"] = question;
             j["mode"] = mode_name(mode);
@@ -657,30 +662,53 @@ struct Server::Impl {
             return j;
         };
         if (method == "extractive") {
-            json out = to_response(answer_extractive(question, retrieved));
-            if (can_generate()) out["note"] = "Extractive, as asked: the most relevant sentences, quoted verbatim.";
-            return send_json(res, 200, out);
+            out.done = out.to_response(answer_extractive(question, retrieved));
+            if (can_generate()) (*out.done)["note"] = "Extractive, as asked: the most relevant sentences, quoted verbatim.";
+        } else {
+            out.plan = plan_answer(question, std::make_shared<const Retrieved>(std::move(retrieved)), go);
         }
-        const int socket = connection_socket(req);
-        auto p = plan_answer(question, std::make_shared<const Retrieved>(std::move(retrieved)), go);
-        if (!stream) {
+        return out;
+    }
+
+    // The whole answer to /v1/ask's body (the route unstreamed, MCP's ask tool).
+    json ask_json(const json &body, const Gone &gone) {
+        Asking a = prepare_ask(body);
+        if (a.done) return *a.done;
+        try {
+            return a.to_response(run(*a.plan, {}, gone));
+        } catch (const ClientGone &) {
+            throw HttpError{503, "cancelled", "the client closed the connection; its answer was cancelled"};
+        }
+    }
+
+    // /v1/ask: extractive without a generator (or with "method": "extractive"), else generated
+    // from the retrieved sources; "stream": true sends the generated answer as server-sent events:
+    // "data: {"text": piece}" per piece, then "event: done" with the whole answer's JSON (or
+    // "event: error" with the error's).
+    void ask(const httplib::Request &req, httplib::Response &res, const Body &raw) {
+        json body = parse_json(raw);
+        const Gone gone = [socket = connection_socket(req)] { return client_gone(socket); };
+        if (!optional_bool(body, "stream", false)) {
             try {
-                return send_json(res, 200, to_response(run(*p, {}, socket)));
-            } catch (const ClientGone &) {
-                res.set_header("Connection", "close");
-                throw HttpError{503, "cancelled", "the client closed the connection; its answer was cancelled"};
+                return send_json(res, 200, ask_json(body, gone));
+            } catch (const HttpError &e) {
+                if (e.code == "cancelled") res.set_header("Connection", "close");
+                throw;
             }
         }
+        Asking asking = prepare_ask(body);
+        auto p = asking.plan;
+        auto to_response = asking.to_response;
         res.set_header("Cache-Control", "no-cache");
         res.set_chunked_content_provider(
             "text/event-stream",
-            [this, p, socket, to_response](size_t, httplib::DataSink &sink) {
+            [this, p, gone, to_response](size_t, httplib::DataSink &sink) {
                 auto event = [&](const char *name, const json &data) {
                     std::string e = (name ? std::string("event: ") + name + "\n" : std::string()) + "data: " + dump(data) + "\n\n";
                     return sink.write(e.data(), e.size());
                 };
                 try {
-                    Answer a = run(*p, [&](std::string_view piece) { return event(nullptr, {{"text", piece}}); }, socket);
+                    Answer a = run(*p, [&](std::string_view piece) { return event(nullptr, {{"text", piece}}); }, gone);
                     event("done", to_response(a));
                 } catch (const ClientGone &) {
                     return false;
@@ -752,12 +780,12 @@ struct Server::Impl {
             };
             p = plan(std::move(work), remote_chat, remote_chat ? "the remote model, named by the request" : "the local model, named by the request", nullptr);
         }
-        const int socket = connection_socket(req);
+        const Gone gone = [socket = connection_socket(req)] { return client_gone(socket); };
         const std::string collection = col ? col->name : "";
         if (!cr.stream) {
             Answer a;
             try {
-                a = ready ? *ready : run(*p, {}, socket);
+                a = ready ? *ready : run(*p, {}, gone);
             } catch (const ClientGone &) {
                 res.set_header("Connection", "close");
                 throw HttpError{503, "cancelled", "the client closed the connection; its answer was cancelled"};
@@ -770,7 +798,7 @@ struct Server::Impl {
         res.set_header("Cache-Control", "no-cache");
         res.set_chunked_content_provider(
             "text/event-stream",
-            [this, p, ready, socket, id, created, model, collection, mode, usage = cr.include_usage](size_t, httplib::DataSink &sink) {
+            [this, p, ready, gone, id, created, model, collection, mode, usage = cr.include_usage](size_t, httplib::DataSink &sink) {
                 auto data = [&](const json &j) {
                     std::string e = "data: " + dump(j) + "\n\n";
                     return sink.write(e.data(), e.size());
@@ -789,7 +817,7 @@ struct Server::Impl {
                         a = *ready;
                         piece(a.text);
                     } else {
-                        a = run(*p, piece, socket);
+                        a = run(*p, piece, gone);
                     }
                     json last = chunk(json::object(), openai::finish_reason(a.stop_reason));
                     openai::add_extension(last, a, collection, mode);
@@ -896,13 +924,7 @@ struct Server::Impl {
         }));
 
         http.Post("/v1/search", with_body([this](const auto &, auto &res, const Body &body) {
-            json j = parse_json(body);
-            Collection &col = collection_of(j);
-            SearchRequest sr = search_request_from_json(j, "query", 10, 1000, opt.max_query_bytes);
-            Retrieved r = search(col, sr);
-            json hits = json::array();
-            for (const auto &h : r.hits) hits.push_back(to_json(h));
-            send_json(res, 200, {{"query", sr.query}, {"collection", col.name}, {"mode", mode_name(r.mode)}, {"hits", hits}});
+            send_json(res, 200, search_json(parse_json(body), 10, 1000));
         }));
 
         // OpenAI's embeddings route: "input" a string or up to 2,048 strings, "encoding_format"
@@ -1021,26 +1043,31 @@ struct Server::Impl {
                                                           std::to_string(lo) + " to " + std::to_string(hi)};
             };
             int limit = param_int("limit", 100, 1, 1000), offset = param_int("offset", 0, 0, 1 << 30);
-            Store store(collection_of(req).db, opt.busy_timeout_ms);
-            json docs = json::array();
-            for (const auto &d : store.list_documents(req.get_param_value("prefix"), limit, offset)) docs.push_back(to_json(d));
-            send_json(res, 200, {{"documents", docs}, {"limit", limit}, {"offset", offset}, {"total", store.stats().documents}});
+            send_json(res, 200, list_documents_json(collection_of(req), req.get_param_value("prefix"), limit, offset));
         }));
 
         http.Get(R"(/v1/documents/(\d+))", route([this](const auto &req, auto &res) {
-            Store store(collection_of(req).db, opt.busy_timeout_ms);
-            auto doc = store.document(parse_id(req.matches[1]));
-            if (!doc) throw HttpError{404, "not_found", "no document with id " + std::string(req.matches[1])};
-            send_json(res, 200, to_json(*doc));
+            send_json(res, 200, document_json(collection_of(req), parse_id(req.matches[1]), false));
         }));
 
         http.Delete(R"(/v1/documents/(\d+))", route([this](const auto &req, auto &res) {
-            int64_t id = parse_id(req.matches[1]);
-            Collection &col = collection_of(req);
-            std::lock_guard lock(col.write_mutex);
-            Store store(col.db, opt.busy_timeout_ms);
-            if (!store.remove_document(id)) throw HttpError{404, "not_found", "no document with id " + std::to_string(id)};
-            send_json(res, 200, {{"deleted", id}});
+            send_json(res, 200, delete_document_json(collection_of(req), parse_id(req.matches[1])));
+        }));
+
+        // MCP over Streamable HTTP (api/mcp.h): a POST carries one JSON-RPC message and gets its
+        // reply as JSON (202 for a notification); initialize opens a session whose id
+        // (Mcp-Session-Id) every later request carries, and DELETE ends it. There is no
+        // server-initiated stream: GET is 405.
+        http.Post("/mcp", with_body([this](const auto &req, auto &res, const Body &body) { mcp_http(req, res, body); }));
+        http.Get("/mcp", route([](const auto &, auto &res) {
+            res.set_header("Allow", "POST, DELETE");
+            throw HttpError{405, "method_not_allowed", "this server sends no stream of its own: POST requests to /mcp"};
+        }));
+        http.Delete("/mcp", route([this](const auto &req, auto &res) {
+            std::lock_guard lock(mcp_mutex);
+            if (!mcp_sessions.erase(req.get_header_value("Mcp-Session-Id")))
+                throw HttpError{404, "session_not_found", "no MCP session with that Mcp-Session-Id"};
+            res.status = 204;
         }));
 
         http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request &req, httplib::Response &res) {
@@ -1089,14 +1116,28 @@ struct Server::Impl {
         } else {
             json body = parse_json(raw);
             col = &collection_of(body);
-            path = required_string(body, "path");
-            text = required_string(body, "text");
-            if (body.contains("format")) format = required_string(body, "format");
-            if (body.contains("metadata")) {
-                metadata = body["metadata"];
-                if (!metadata.is_object()) throw HttpError{400, "invalid_field", "'metadata' must be an object"};
-            }
+            std::tie(path, text, format, metadata) = document_fields(body);
         }
+        bool replaced = false;
+        json out = add_document_json(*col, path, text, format, metadata, replaced);
+        send_json(res, replaced ? 200 : 201, out);
+    }
+
+    // The fields of a JSON document upload (the route and MCP's add_document).
+    static std::tuple<std::string, std::string, std::string, json> document_fields(const json &body) {
+        std::string path = required_string(body, "path"), text = required_string(body, "text"), format;
+        json metadata = json::object();
+        if (fields::find(body, "format")) format = required_string(body, "format");
+        if (fields::find(body, "metadata")) {
+            metadata = body["metadata"];
+            if (!metadata.is_object()) throw HttpError{400, "invalid_field", "'metadata' must be an object"};
+        }
+        return {path, text, format, metadata};
+    }
+
+    json add_document_json(Collection &col, const std::string &path, const std::string &text, std::string format, const json &metadata,
+                           bool &replaced) {
+        if (opt.read_only) throw HttpError{403, "read_only", "this server is read-only (saem serve --read-only)"};
         if (path.empty() || path.size() > 4096 || path.find('\0') != std::string::npos)
             throw HttpError{400, "invalid_field", "'path' must be 1 to 4096 bytes with no NUL"};
         // Two namespaces: indexed files are absolute paths, API documents relative labels. An
@@ -1110,16 +1151,216 @@ struct Server::Impl {
             throw HttpError{400, "invalid_field", "'format' must be txt, md, html or pdf"};
         // Parse and embed first, outside the write lock: a large upload does not hold up the others.
         PreparedDocument prepared = prepare_document(path, text, format, metadata, opt.chunking, opt.embedder.get());
-        std::lock_guard lock(col->write_mutex);
-        Store store(col->db, opt.busy_timeout_ms);
-        bool replaced = store.file_state(path).has_value();
+        std::lock_guard lock(col.write_mutex);
+        Store store(col.db, opt.busy_timeout_ms);
+        replaced = store.file_state(path).has_value();
         if (opt.embedder) store.use_encoder({opt.embedder->identity(), opt.embedder_path, opt.embedder->dim()});
         int64_t id = store_document(store, prepared);
         auto doc = store.document(id);
         json out = to_json(*doc);
         out["replaced"] = replaced;
-        out["collection"] = col->name;
-        send_json(res, replaced ? 200 : 201, out);
+        out["collection"] = col.name;
+        return out;
+    }
+
+    json search_json(const json &body, int default_k, int max_k) {
+        Collection &col = collection_of(body);
+        SearchRequest sr = search_request_from_json(body, "query", default_k, max_k, opt.max_query_bytes);
+        Retrieved r = search(col, sr);
+        json hits = json::array();
+        for (const auto &h : r.hits) hits.push_back(to_json(h));
+        return {{"query", sr.query}, {"collection", col.name}, {"mode", mode_name(r.mode)}, {"hits", hits}};
+    }
+
+    json list_documents_json(const Collection &col, const std::string &prefix, int limit, int offset) {
+        Store store(col.db, opt.busy_timeout_ms);
+        json docs = json::array();
+        for (const auto &d : store.list_documents(prefix, limit, offset)) docs.push_back(to_json(d));
+        return {{"documents", docs}, {"limit", limit}, {"offset", offset}, {"total", store.stats().documents}, {"collection", col.name}};
+    }
+
+    json document_json(const Collection &col, int64_t id, bool with_text) {
+        Store store(col.db, opt.busy_timeout_ms);
+        auto doc = store.document(id);
+        if (!doc) throw HttpError{404, "not_found", "no document with id " + std::to_string(id) + " in collection '" + col.name + "'"};
+        json out = to_json(*doc);
+        out["collection"] = col.name;
+        if (with_text) {
+            out["text"] = store.document_text(id).value_or("");
+            out["uri"] = mcp::document_uri(col.name, id);
+        }
+        return out;
+    }
+
+    json delete_document_json(Collection &col, int64_t id) {
+        if (opt.read_only) throw HttpError{403, "read_only", "this server is read-only (saem serve --read-only)"};
+        std::lock_guard lock(col.write_mutex);
+        Store store(col.db, opt.busy_timeout_ms);
+        if (!store.remove_document(id)) throw HttpError{404, "not_found", "no document with id " + std::to_string(id) + " in collection '" + col.name + "'"};
+        return {{"deleted", id}, {"collection", col.name}};
+    }
+
+    // ---- MCP (api/mcp.h) ----------------------------------------------------------------------
+
+    // The tools and resources behind MCP: the JSON functions of the HTTP routes.
+    mcp::Backend mcp_backend() {
+        mcp::Backend b;
+        b.read_only = opt.read_only;
+        b.call = [this](const std::string &tool, const json &args, const std::atomic<bool> *cancel) -> json {
+            try {
+                if (tool == "search") return search_json(args, 5, 100);
+                if (tool == "ask") {
+                    json body = args;
+                    body.erase("stream");
+                    return ask_json(body, [cancel] { return cancel && cancel->load(); });
+                }
+                if (tool == "add_document") {
+                    auto [path, text, format, metadata] = document_fields(args);
+                    if (format == "pdf") throw mcp::ToolError("add_document takes text (txt, md or html), not pdf");
+                    bool replaced = false;
+                    return add_document_json(collection_of(args), path, text, format, metadata, replaced);
+                }
+                auto id = [&] {
+                    const json *v = fields::find(args, "id");
+                    if (!v || !v->is_number_integer()) throw mcp::ToolError("'id' must be a document id (an integer)");
+                    return v->get<int64_t>();
+                };
+                if (tool == "get_document") return document_json(collection_of(args), id(), true);
+                if (tool == "delete_document") return delete_document_json(collection_of(args), id());
+                if (tool == "list_documents") {
+                    const json *prefix = fields::find(args, "prefix");
+                    if (prefix && !prefix->is_string()) throw mcp::ToolError("'prefix' must be a string");
+                    return list_documents_json(collection_of(args), prefix ? prefix->get<std::string>() : "",
+                                               bounded_int(args, "limit", 100, 1, 1000), bounded_int(args, "offset", 0, 0, 1 << 30));
+                }
+                throw std::logic_error("tool " + tool + " has no implementation");
+            } catch (const HttpError &e) {
+                if (e.status >= 500 && e.status != 503) throw std::runtime_error(e.message);
+                throw mcp::ToolError(e.message);
+            } catch (const LoadError &e) {
+                throw mcp::ToolError(e.what());
+            } catch (const nn::ContextError &e) {
+                throw mcp::ToolError(e.what());
+            } catch (const QueueFull &e) {
+                throw mcp::ToolError(e.what());
+            }
+        };
+        // Every collection's documents, 100 a page; the cursor is "COLLECTION_INDEX:OFFSET".
+        b.list_resources = [this](const std::string &cursor) {
+            size_t c = 0;
+            int offset = 0;
+            if (!cursor.empty() && std::sscanf(cursor.c_str(), "%zu:%d", &c, &offset) != 2) throw std::invalid_argument("the cursor is not one resources/list returned");
+            json resources = json::array();
+            constexpr int page = 100;
+            for (; c < collections.size(); ++c, offset = 0) {
+                Store store(collections[c]->db, opt.busy_timeout_ms);
+                auto docs = store.list_documents("", page - int(resources.size()) + 1, offset);
+                for (const auto &d : docs) {
+                    if (int(resources.size()) == page)
+                        return json{{"resources", resources}, {"nextCursor", std::to_string(c) + ":" + std::to_string(offset)}};
+                    resources.push_back({{"uri", mcp::document_uri(collections[c]->name, d.id)},
+                                         {"name", d.path},
+                                         {"title", d.title.empty() ? d.path : d.title},
+                                         {"description", "A " + d.format + " document of collection " + collections[c]->name + ", " +
+                                                             std::to_string(d.chunks) + " chunks"},
+                                         {"mimeType", "text/plain"},
+                                         {"size", d.size}});
+                    ++offset;
+                }
+            }
+            return json{{"resources", resources}};
+        };
+        b.read_resource = [this](const std::string &uri) -> std::optional<json> {
+            auto parsed = mcp::parse_document_uri(uri);
+            if (!parsed) return std::nullopt;
+            Collection *col = find_collection(parsed->first);
+            if (!col) return std::nullopt;
+            Store store(col->db, opt.busy_timeout_ms);
+            auto text = store.document_text(parsed->second);
+            if (!text) return std::nullopt;
+            return json{{"uri", uri}, {"mimeType", "text/plain"}, {"text", *text}};
+        };
+        return b;
+    }
+
+    struct McpHttpSession {
+        mcp::Session session;
+        std::map<std::string, std::shared_ptr<std::atomic<bool>>> in_flight;  // request id (dumped) -> its cancel flag
+        std::chrono::steady_clock::time_point last_used;
+    };
+    std::mutex mcp_mutex;
+    std::map<std::string, McpHttpSession> mcp_sessions;
+
+    static std::string random_session_id() {
+        static thread_local std::random_device device;
+        static const char hex[] = "0123456789abcdef";
+        std::string id;
+        for (int i = 0; i < 8; ++i) {
+            uint32_t v = device();
+            for (int k = 0; k < 8; ++k, v >>= 4) id += hex[v & 15];
+        }
+        return id;
+    }
+
+    void mcp_http(const httplib::Request &req, httplib::Response &res, const Body &raw) {
+        const std::string version = req.get_header_value("MCP-Protocol-Version");
+        if (!version.empty() && std::find(mcp::protocol_versions.begin(), mcp::protocol_versions.end(), version) == mcp::protocol_versions.end())
+            throw HttpError{400, "unsupported_protocol_version", "MCP-Protocol-Version " + version.substr(0, 40) + " is not one saem speaks"};
+        json message = parse_json(raw);
+        const bool initialize = message.value("method", json()) == "initialize";
+        std::string sid = req.get_header_value("Mcp-Session-Id");
+        mcp::Session session;
+        std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
+        const std::string request_id = message.contains("id") ? message["id"].dump() : "";
+        {
+            std::lock_guard lock(mcp_mutex);
+            if (initialize) {
+                // Sessions are small; the oldest idle ones make room past 1,000.
+                while (mcp_sessions.size() >= 1000) {
+                    auto oldest = std::min_element(mcp_sessions.begin(), mcp_sessions.end(),
+                                                   [](const auto &a, const auto &b) { return a.second.last_used < b.second.last_used; });
+                    mcp_sessions.erase(oldest);
+                }
+                sid = random_session_id();
+                mcp_sessions[sid].last_used = std::chrono::steady_clock::now();
+            } else {
+                if (sid.empty()) throw HttpError{400, "missing_session", "send the Mcp-Session-Id that initialize returned"};
+                auto it = mcp_sessions.find(sid);
+                if (it == mcp_sessions.end()) throw HttpError{404, "session_not_found", "no MCP session with that Mcp-Session-Id: initialize again"};
+                it->second.last_used = std::chrono::steady_clock::now();
+                session = it->second.session;
+                // A cancellation names a request of this session under way.
+                if (message.value("method", json()) == "notifications/cancelled" && message.contains("params") && message["params"].is_object() &&
+                    message["params"].contains("requestId")) {
+                    auto f = it->second.in_flight.find(message["params"]["requestId"].dump());
+                    if (f != it->second.in_flight.end()) *f->second = true;
+                }
+                if (!request_id.empty()) it->second.in_flight[request_id] = cancel;
+            }
+        }
+        const Gone gone = [socket = connection_socket(req)] { return client_gone(socket); };
+        // The tool call's cancel flag: a cancellation notification, or the client hanging up.
+        std::atomic<bool> stop_flag{false};
+        Poller poller([&] {
+            if (*cancel || gone()) stop_flag = true;
+            return stop_flag.load();
+        });
+        std::optional<json> reply = mcp::handle(message, session, mcp_backend(), &stop_flag);
+        poller.stop();
+        {
+            std::lock_guard lock(mcp_mutex);
+            auto it = mcp_sessions.find(sid);
+            if (it != mcp_sessions.end()) {
+                if (initialize) it->second.session = session;
+                if (!request_id.empty()) it->second.in_flight.erase(request_id);
+            }
+        }
+        if (initialize) res.set_header("Mcp-Session-Id", sid);
+        if (!reply) {
+            res.status = 202;
+            return;
+        }
+        send_json(res, 200, *reply);
     }
 };
 
@@ -1172,5 +1413,11 @@ void Server::stop() {
 }
 
 bool Server::running() const { return impl_->http.is_running(); }
+
+std::optional<std::string> Server::mcp(const std::string &message, mcp::Session &session, const std::atomic<bool> *cancel) {
+    auto reply = mcp::handle_text(message, session, impl_->mcp_backend(), cancel);
+    if (!reply) return std::nullopt;
+    return dump(*reply);
+}
 
 }  // namespace saem

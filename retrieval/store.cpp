@@ -350,6 +350,30 @@ std::vector<DocumentInfo> Store::list_documents(const std::string &prefix, int l
     return out;
 }
 
+std::optional<std::string> Store::document_text(int64_t id) {
+    if (!document(id)) return std::nullopt;
+    // A chunk is text[char_begin, char_end) of its document, and the next one may start inside
+    // it (the overlap): each adds what lies past the text so far. Offsets that do not line up
+    // (a chunk that is not such a slice) are joined as paragraphs.
+    sql::Stmt st(db_, "SELECT text, char_begin, char_end FROM chunks WHERE document_id = ? ORDER BY ordinal");
+    st.bind(1, id);
+    std::string out;
+    int64_t covered = -1;
+    while (st.step()) {
+        std::string text = st.str(0);
+        int64_t begin = st.i64(1), end = st.i64(2);
+        const bool slice = end - begin == int64_t(text.size());
+        if (slice && covered >= begin && covered <= end) {
+            out += text.substr(size_t(covered - begin));
+        } else {
+            if (!out.empty()) out += "\n\n";
+            out += text;
+        }
+        covered = slice ? end : -1;
+    }
+    return out;
+}
+
 std::vector<std::string> Store::paths_under(const std::string &prefix) {
     sql::Stmt st(db_, "SELECT path FROM documents WHERE substr(path, 1, length(?1)) = ?1 "
                       "UNION SELECT path FROM skipped WHERE substr(path, 1, length(?1)) = ?1");

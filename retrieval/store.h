@@ -131,6 +131,9 @@ public:
     std::optional<DocumentInfo> document(int64_t id);
     std::optional<DocumentInfo> document_by_path(const std::string &path);
     std::vector<DocumentInfo> list_documents(const std::string &path_prefix, int limit, int offset);
+    // The document's text as indexed (normalised), from its chunks in order with their overlaps
+    // removed; nullopt when there is no such document.
+    std::optional<std::string> document_text(int64_t id);
     // Paths of documents and skipped files that start with prefix.
     std::vector<std::string> paths_under(const std::string &prefix);
     void remove_path(const std::string &path);
