@@ -129,8 +129,8 @@ public:
     bool running() const;  // listen() is serving
     // MCP (api/mcp.h) without HTTP, for `saem mcp` over stdio: one JSON-RPC message in, its reply
     // out (nullopt for a notification). Needs no bind() or listen(). Any thread; session as
-    // mcp::handle says; cancel, when set, ends the tool call under way.
-    std::optional<std::string> mcp(const std::string &message, mcp::Session &session, const std::atomic<bool> *cancel = nullptr);
+    // mcp::handle says; call's cancel flag ends the tool call under way, its notify gets progress.
+    std::optional<std::string> mcp(const std::string &message, mcp::Session &session, const mcp::Call &call = {});
 
 private:
     struct Impl;

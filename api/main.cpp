@@ -370,7 +370,10 @@ int cmd_mcp(const Args &a) {
             in_flight[id] = cancel;
         }
         workers.emplace_back([&, line, id, cancel] {
-            reply(server.mcp(line, session, cancel.get()));
+            saem::mcp::Call call{cancel.get(), [&](const nlohmann::json &notification) {
+                                     reply(notification.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                                 }};
+            reply(server.mcp(line, session, call));
             std::lock_guard lock(flight_mutex);
             in_flight.erase(id);
             --running;

@@ -61,7 +61,7 @@ std::string text_of(const std::string &name, const json &r) {
     return r.dump(2);
 }
 
-json call_tool(const json &params, const Backend &backend, const std::atomic<bool> *cancel) {
+json call_tool(const json &params, const Backend &backend, const Call &call) {
     if (!params.contains("name") || !params["name"].is_string()) throw RpcError{invalid_params, "tools/call needs a tool 'name'"};
     const std::string name = params["name"];
     bool known = false;
@@ -69,8 +69,20 @@ json call_tool(const json &params, const Backend &backend, const std::atomic<boo
     if (!known) throw RpcError{invalid_params, "no tool '" + name.substr(0, 100) + "'" + (backend.read_only ? " (the server is read-only)" : "")};
     json args = params.contains("arguments") && !params["arguments"].is_null() ? params["arguments"] : json::object();
     if (!args.is_object()) throw RpcError{invalid_params, "'arguments' must be an object"};
+    ToolContext context;
+    context.cancel = call.cancel;
+    const json token = params.contains("_meta") && params["_meta"].is_object() ? params["_meta"].value("progressToken", json()) : json();
+    std::string so_far;
+    double progress = 0;
+    if (call.notify && (token.is_string() || token.is_number_integer()))
+        context.on_text = [&](std::string_view piece) {
+            so_far += piece;
+            call.notify({{"jsonrpc", "2.0"},
+                         {"method", "notifications/progress"},
+                         {"params", {{"progressToken", token}, {"progress", ++progress}, {"message", so_far}}}});
+        };
     try {
-        json result = backend.call(name, args, cancel);
+        json result = backend.call(name, args, context);
         return {{"content", json::array({{{"type", "text"}, {"text", text_of(name, result)}}})}, {"structuredContent", result}, {"isError", false}};
     } catch (const ToolError &e) {
         return {{"content", json::array({{{"type", "text"}, {"text", e.what()}}})}, {"isError", true}};
@@ -79,7 +91,7 @@ json call_tool(const json &params, const Backend &backend, const std::atomic<boo
     }
 }
 
-json dispatch(const std::string &method, const json &params, Session &session, const Backend &backend, const std::atomic<bool> *cancel) {
+json dispatch(const std::string &method, const json &params, Session &session, const Backend &backend, const Call &call) {
     if (method == "initialize") {
         std::string asked = params.contains("protocolVersion") && params["protocolVersion"].is_string() ? params["protocolVersion"] : "";
         bool known = std::find(protocol_versions.begin(), protocol_versions.end(), asked) != protocol_versions.end();
@@ -93,7 +105,7 @@ json dispatch(const std::string &method, const json &params, Session &session, c
     }
     if (method == "ping") return json::object();
     if (method == "tools/list") return {{"tools", tools(backend.read_only)}};
-    if (method == "tools/call") return call_tool(params, backend, cancel);
+    if (method == "tools/call") return call_tool(params, backend, call);
     if (method == "resources/list") {
         std::string cursor = params.contains("cursor") && params["cursor"].is_string() ? params["cursor"] : "";
         return backend.list_resources(cursor);
@@ -161,7 +173,7 @@ json tools(bool read_only) {
     return list;
 }
 
-std::optional<json> handle(const json &message, Session &session, const Backend &backend, const std::atomic<bool> *cancel) {
+std::optional<json> handle(const json &message, Session &session, const Backend &backend, const Call &call) {
     if (!message.is_object() || message.value("jsonrpc", "") != "2.0")
         return error_reply(nullptr, invalid_request, "a JSON-RPC 2.0 message object is expected (batches are not part of MCP)");
     const bool request = message.contains("id") && !message["id"].is_null();
@@ -176,7 +188,7 @@ std::optional<json> handle(const json &message, Session &session, const Backend 
     if (method != "initialize" && method != "ping" && session.protocol_version.empty())
         return error_reply(id, invalid_request, "send initialize first");
     try {
-        return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", dispatch(method, params, session, backend, cancel)}};
+        return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", dispatch(method, params, session, backend, call)}};
     } catch (const RpcError &e) {
         return error_reply(id, e.code, e.message);
     } catch (const std::invalid_argument &e) {
@@ -186,11 +198,18 @@ std::optional<json> handle(const json &message, Session &session, const Backend 
     }
 }
 
-std::optional<json> handle_text(const std::string &text, Session &session, const Backend &backend, const std::atomic<bool> *cancel) {
+std::optional<json> handle_text(const std::string &text, Session &session, const Backend &backend, const Call &call) {
     if (nn::json_depth(text) > 64) return error_reply(nullptr, invalid_request, "the message nests deeper than 64 levels");
     json message = json::parse(text, nullptr, false);
     if (message.is_discarded()) return error_reply(nullptr, parse_error, "the message is not valid JSON");
-    return handle(message, session, backend, cancel);
+    return handle(message, session, backend, call);
+}
+
+json progress_token(const json &message) {
+    if (!message.is_object() || !message.contains("params") || !message["params"].is_object()) return nullptr;
+    const json &params = message["params"];
+    if (!params.contains("_meta") || !params["_meta"].is_object()) return nullptr;
+    return params["_meta"].value("progressToken", json());
 }
 
 std::string document_uri(const std::string &collection, int64_t id) { return "saem://" + collection + "/documents/" + std::to_string(id); }

@@ -21,6 +21,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace saem::mcp {
@@ -37,12 +38,27 @@ struct ToolError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// What a transport gives one request: its cancel flag (set by notifications/cancelled or a client
+// that left), and where notifications about it go (null: none can be sent).
+struct Call {
+    using Notify = std::function<void(const nlohmann::json &notification)>;
+    const std::atomic<bool> *cancel = nullptr;
+    Notify notify;
+};
+
+// What a tool call may use: the cancel flag, and a sink for the answer's text as it is written
+// (null unless the client asked for progress with _meta.progressToken).
+struct ToolContext {
+    const std::atomic<bool> *cancel = nullptr;
+    std::function<void(std::string_view piece)> on_text;
+};
+
 // What the server does behind the protocol.
 struct Backend {
     bool read_only = false;  // add_document and delete_document are neither listed nor callable
     // Runs a tool with its arguments; returns its structured result. Throws ToolError (or
     // RequestError) for the model to read, anything else for an internal error.
-    std::function<nlohmann::json(const std::string &tool, const nlohmann::json &arguments, const std::atomic<bool> *cancel)> call;
+    std::function<nlohmann::json(const std::string &tool, const nlohmann::json &arguments, const ToolContext &context)> call;
     // {"resources": [...], "nextCursor"?} from cursor ("" : the first page).
     std::function<nlohmann::json(const std::string &cursor)> list_resources;
     // {"uri", "mimeType", "text"} of a saem://COLLECTION/documents/ID, or nullopt.
@@ -52,12 +68,14 @@ struct Backend {
 // The tool definitions (name, title, description, inputSchema with JSON Schemas).
 nlohmann::json tools(bool read_only);
 
-// Handles one message; nullopt for a notification or a response (nothing to send back).
-std::optional<nlohmann::json> handle(const nlohmann::json &message, Session &session, const Backend &backend,
-                                     const std::atomic<bool> *cancel = nullptr);
+// Handles one message; nullopt for a notification or a response (nothing to send back). A
+// tools/call with _meta.progressToken sends notifications/progress through call.notify as the
+// answer is written, its message the text so far.
+std::optional<nlohmann::json> handle(const nlohmann::json &message, Session &session, const Backend &backend, const Call &call = {});
 // handle() for message text: a parse error is answered as JSON-RPC says (-32700).
-std::optional<nlohmann::json> handle_text(const std::string &message, Session &session, const Backend &backend,
-                                          const std::atomic<bool> *cancel = nullptr);
+std::optional<nlohmann::json> handle_text(const std::string &message, Session &session, const Backend &backend, const Call &call = {});
+// The progress token of a request, or null.
+nlohmann::json progress_token(const nlohmann::json &message);
 
 // The resource URI of a document, and its parts back (nullopt when uri is not one).
 std::string document_uri(const std::string &collection, int64_t id);

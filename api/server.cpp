@@ -671,11 +671,11 @@ struct Server::Impl {
     }
 
     // The whole answer to /v1/ask's body (the route unstreamed, MCP's ask tool).
-    json ask_json(const json &body, const Gone &gone) {
+    json ask_json(const json &body, const Gone &gone, const TextSink &emit = {}) {
         Asking a = prepare_ask(body);
         if (a.done) return *a.done;
         try {
-            return a.to_response(run(*a.plan, {}, gone));
+            return a.to_response(run(*a.plan, emit, gone));
         } catch (const ClientGone &) {
             throw HttpError{503, "cancelled", "the client closed the connection; its answer was cancelled"};
         }
@@ -1206,13 +1206,19 @@ struct Server::Impl {
     mcp::Backend mcp_backend() {
         mcp::Backend b;
         b.read_only = opt.read_only;
-        b.call = [this](const std::string &tool, const json &args, const std::atomic<bool> *cancel) -> json {
+        b.call = [this](const std::string &tool, const json &args, const mcp::ToolContext &context) -> json {
             try {
                 if (tool == "search") return search_json(args, 5, 100);
                 if (tool == "ask") {
                     json body = args;
                     body.erase("stream");
-                    return ask_json(body, [cancel] { return cancel && cancel->load(); });
+                    const std::atomic<bool> *cancel = context.cancel;
+                    TextSink emit;
+                    if (context.on_text) emit = [&context](std::string_view piece) {
+                        context.on_text(piece);
+                        return true;
+                    };
+                    return ask_json(body, [cancel] { return cancel && cancel->load(); }, emit);
                 }
                 if (tool == "add_document") {
                     auto [path, text, format, metadata] = document_fields(args);
@@ -1339,28 +1345,57 @@ struct Server::Impl {
             }
         }
         const Gone gone = [socket = connection_socket(req)] { return client_gone(socket); };
-        // The tool call's cancel flag: a cancellation notification, or the client hanging up.
-        std::atomic<bool> stop_flag{false};
-        Poller poller([&] {
-            if (*cancel || gone()) stop_flag = true;
-            return stop_flag.load();
-        });
-        std::optional<json> reply = mcp::handle(message, session, mcp_backend(), &stop_flag);
-        poller.stop();
-        {
-            std::lock_guard lock(mcp_mutex);
-            auto it = mcp_sessions.find(sid);
-            if (it != mcp_sessions.end()) {
-                if (initialize) it->second.session = session;
-                if (!request_id.empty()) it->second.in_flight.erase(request_id);
+        // Answers the message; the tool call's cancel flag is set by a cancellation notification or
+        // the client hanging up. Then forgets the request.
+        auto answer = [this, message, session, sid, request_id, cancel, gone, initialize](const mcp::Call::Notify &notify) mutable {
+            std::atomic<bool> stop_flag{false};
+            Poller poller([&] {
+                if (*cancel || gone()) stop_flag = true;
+                return stop_flag.load();
+            });
+            std::optional<json> reply;
+            try {
+                reply = mcp::handle(message, session, mcp_backend(), {&stop_flag, notify});
+            } catch (...) {
+                forget(sid, request_id, nullptr);
+                throw;
             }
-        }
+            poller.stop();
+            forget(sid, request_id, initialize ? &session : nullptr);
+            return reply;
+        };
         if (initialize) res.set_header("Mcp-Session-Id", sid);
-        if (!reply) {
-            res.status = 202;
-            return;
+        // A tool call that asks for progress, from a client that takes a stream, gets server-sent
+        // events: its notifications/progress as the answer is written, then the response.
+        const bool sse = !mcp::progress_token(message).is_null() && req.get_header_value("Accept").find("text/event-stream") != std::string::npos;
+        if (!sse) {
+            std::optional<json> reply = answer({});
+            if (!reply) {
+                res.status = 202;
+                return;
+            }
+            return send_json(res, 200, *reply);
         }
-        send_json(res, 200, *reply);
+        res.set_header("Cache-Control", "no-cache");
+        res.set_chunked_content_provider("text/event-stream", [answer](size_t, httplib::DataSink &sink) mutable {
+            auto event = [&](const json &m) {
+                std::string e = "event: message\ndata: " + dump(m) + "\n\n";
+                return sink.write(e.data(), e.size());
+            };
+            std::optional<json> reply = answer([&](const json &notification) { event(notification); });
+            if (reply) event(*reply);
+            sink.done();
+            return true;
+        });
+    }
+
+    // Ends a request's life in its session (and stores what initialize negotiated).
+    void forget(const std::string &sid, const std::string &request_id, const mcp::Session *negotiated) {
+        std::lock_guard lock(mcp_mutex);
+        auto it = mcp_sessions.find(sid);
+        if (it == mcp_sessions.end()) return;
+        if (negotiated) it->second.session = *negotiated;
+        if (!request_id.empty()) it->second.in_flight.erase(request_id);
     }
 };
 
@@ -1414,8 +1449,8 @@ void Server::stop() {
 
 bool Server::running() const { return impl_->http.is_running(); }
 
-std::optional<std::string> Server::mcp(const std::string &message, mcp::Session &session, const std::atomic<bool> *cancel) {
-    auto reply = mcp::handle_text(message, session, impl_->mcp_backend(), cancel);
+std::optional<std::string> Server::mcp(const std::string &message, mcp::Session &session, const mcp::Call &call) {
+    auto reply = mcp::handle_text(message, session, impl_->mcp_backend(), call);
     if (!reply) return std::nullopt;
     return dump(*reply);
 }

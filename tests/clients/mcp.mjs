@@ -24,8 +24,17 @@ async function exercise(client, label, { generated }) {
   assert.match(found.structuredContent.hits[0].path, /write-ahead-logging\.md$/);
   assert.match(found.content[0].text, /^\[1\] .*write-ahead-logging\.md/);
 
-  const asked = await client.callTool({ name: 'ask', arguments: { question: 'How does BM25 rank documents?' } });
+  // Asked with progress, a generated answer streams (server-sent events over HTTP, notification
+  // lines over stdio): each progress message is the answer so far.
+  const progress = [];
+  const asked = await client.callTool({ name: 'ask', arguments: { question: 'How does BM25 rank documents?' } }, undefined,
+                                      { onprogress: (p) => progress.push(p) });
   assert.equal(asked.isError, false, JSON.stringify(asked));
+  if (generated) {
+    assert.ok(progress.length >= 2, `progress notifications: ${progress.length}`);
+    assert.equal(progress.at(-1).message, asked.structuredContent.answer);
+    assert.ok(progress.every((p, i) => i === 0 || p.progress > progress[i - 1].progress));
+  }
   const answer = asked.structuredContent;
   assert.equal(answer.found, true);
   assert.equal(answer.method, generated ? 'generated' : 'extractive');
