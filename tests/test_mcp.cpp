@@ -197,3 +197,46 @@ TEST_CASE("MCP over Streamable HTTP: sessions, status codes, and a cancellation 
     CHECK(c.Delete("/mcp", {{"Mcp-Session-Id", sid}})->status == 404);
     send(rpc(7, "tools/list"), sid, 404);
 }
+
+TEST_CASE("MCP without HTTP (saem mcp's path): a cancel flag ends a tool call waiting on a silent generator") {
+    TempDir dir;
+    {
+        Store store(dir / "c.db");
+        index_document(store, "kb/bm25.md", "# BM25\n\nThe parameter b controls length normalisation.", "md", {}, {});
+    }
+    std::atomic<bool> release{false};
+    std::atomic<int> asked{0};
+    FakeRemote silent([&](const httplib::Request &, httplib::Response &res) {
+        ++asked;
+        res.set_chunked_content_provider("text/event-stream", [&](size_t, httplib::DataSink &sink) {
+            for (int i = 0; i < 200 && !release && sink.is_writable(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            sink.done();
+            return true;
+        });
+    });
+    ServerOptions o;
+    o.db = dir / "c.db";
+    o.max_answer_tokens = 16;
+    RemoteOptions ro;
+    ro.url = silent.url();
+    ro.retries = 0;
+    o.remote = std::make_shared<RemoteChat>(ro);
+    Server server(o);
+    mcp::Session session;
+    REQUIRE(server.mcp(rpc(1, "initialize", init_params).dump(), session));
+    std::atomic<bool> cancel{false};
+    std::optional<std::string> reply;
+    auto t0 = std::chrono::steady_clock::now();
+    std::thread call([&] {
+        reply = server.mcp(rpc(2, "tools/call", {{"name", "ask"}, {"arguments", {{"question", "What does b control?"}}}}).dump(), session,
+                           {&cancel, {}});
+    });
+    for (int i = 0; i < 100 && asked == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE(asked == 1);
+    cancel = true;
+    call.join();
+    release = true;
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+    REQUIRE(reply);
+    CHECK(json::parse(*reply)["result"]["isError"] == true);
+}
