@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <thread>
 #include <cstring>
+#include <deque>
 #include <iomanip>
 #include <fstream>
 #include <iostream>
@@ -328,58 +329,102 @@ int cmd_serve(const Args &a) {
 }
 
 // MCP over stdio: a JSON-RPC message per line in, a reply per line out; logs go to stderr only.
-// Requests run on their own threads (up to 8 at once), so a notifications/cancelled that arrives
-// while a tool call runs can cancel it; replies are written whole, one at a time.
+// The reader answers initialize and malformed lines itself and hands requests to 8 workers, so it
+// keeps reading while tool calls run: a notifications/cancelled is seen at once, and the
+// cancelled request gets no reply (as MCP asks). Each request runs with the session as it was
+// when it arrived. A line longer than --max-body-mb is refused unread. At end of input the
+// requests already read are answered, then the command ends.
 int cmd_mcp(const Args &a) {
-    saem::Server server(server_options(a));
-    saem::mcp::Session session;
-    std::mutex out_mutex, flight_mutex;
-    std::condition_variable flight_done;
-    std::map<std::string, std::shared_ptr<std::atomic<bool>>> in_flight;  // request id (dumped) -> cancel flag
-    std::vector<std::thread> workers;
-    size_t running = 0;
-    auto reply = [&](const std::optional<std::string> &text) {
-        if (!text) return;
-        std::lock_guard lock(out_mutex);
-        std::cout << *text << '\n' << std::flush;
+    saem::ServerOptions options = server_options(a);
+    const size_t max_line = options.max_body_bytes;
+    saem::Server server(options);
+    saem::mcp::Session session;  // written by the reader only
+    struct Job {
+        std::string line, id;
+        saem::mcp::Session session;
+        std::shared_ptr<std::atomic<bool>> cancel;
     };
+    std::mutex out_mutex, jobs_mutex;
+    std::condition_variable jobs_ready;
+    std::deque<Job> jobs;
+    bool input_ended = false;
+    std::map<std::string, std::shared_ptr<std::atomic<bool>>> in_flight;  // request id (dumped) -> cancel flag; under jobs_mutex
+    auto write = [&](const std::string &text) {
+        std::lock_guard lock(out_mutex);
+        std::cout << text << '\n' << std::flush;
+    };
+    auto dump = [](const nlohmann::json &j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); };
+    std::vector<std::thread> workers;
+    for (int i = 0; i < 8; ++i)
+        workers.emplace_back([&] {
+            for (;;) {
+                Job job;
+                {
+                    std::unique_lock lock(jobs_mutex);
+                    jobs_ready.wait(lock, [&] { return input_ended || !jobs.empty(); });
+                    if (jobs.empty()) return;
+                    job = std::move(jobs.front());
+                    jobs.pop_front();
+                }
+                std::optional<std::string> reply;
+                try {
+                    saem::mcp::Call call{job.cancel.get(), [&](const nlohmann::json &n) {
+                                             if (!*job.cancel) write(dump(n));
+                                         }};
+                    reply = server.mcp(job.line, job.session, call);
+                } catch (const std::exception &e) {
+                    reply = dump({{"jsonrpc", "2.0"}, {"id", nlohmann::json::parse(job.id)}, {"error", {{"code", -32603}, {"message", e.what()}}}});
+                }
+                {
+                    std::lock_guard lock(jobs_mutex);
+                    in_flight.erase(job.id);
+                }
+                if (reply && !*job.cancel) write(*reply);
+            }
+        });
     std::cerr << "saem mcp: ready on stdin/stdout" << std::endl;
-    for (std::string line; std::getline(std::cin, line);) {
+    for (;;) {
+        // A line, at most max_line bytes kept (a longer one is read to its end and refused).
+        std::string line;
+        bool too_long = false, got = false;
+        for (int c; (c = std::cin.get()) != EOF;) {
+            got = true;
+            if (c == '\n') break;
+            if (line.size() < max_line) line += char(c);
+            else too_long = true;
+        }
+        if (!got) break;
+        if (too_long) {
+            write(dump({{"jsonrpc", "2.0"}, {"id", nullptr}, {"error", {{"code", -32600}, {"message", "the message is longer than " + std::to_string(max_line) + " bytes"}}}}));
+            continue;
+        }
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         nlohmann::json message = nlohmann::json::parse(line, nullptr, false);
-        const bool request = message.is_object() && message.contains("id") && !message["id"].is_null() && message.contains("method");
-        if (message.is_object() && message.value("method", nlohmann::json()) == "notifications/cancelled") {
-            const auto &params = message.value("params", nlohmann::json::object());
+        const bool object = message.is_object();
+        const bool request = object && message.contains("id") && !message["id"].is_null() && message.contains("method");
+        if (object && message.value("method", nlohmann::json()) == "notifications/cancelled") {
+            const auto params = message.value("params", nlohmann::json::object());
             if (params.is_object() && params.contains("requestId")) {
-                std::lock_guard lock(flight_mutex);
+                std::lock_guard lock(jobs_mutex);
                 if (auto it = in_flight.find(params["requestId"].dump()); it != in_flight.end()) *it->second = true;
             }
         }
-        // initialize, notifications and malformed lines are answered here, in order; the session
-        // changes only at initialize, before the client sends anything else.
+        // initialize, notifications and malformed lines are answered here, in order.
         if (!request || message["method"] == "initialize") {
-            reply(server.mcp(line, session));
+            if (auto reply = server.mcp(line, session)) write(*reply);
             continue;
         }
-        auto cancel = std::make_shared<std::atomic<bool>>(false);
-        const std::string id = message["id"].dump();
-        {
-            std::unique_lock lock(flight_mutex);
-            flight_done.wait(lock, [&] { return running < 8; });
-            ++running;
-            in_flight[id] = cancel;
-        }
-        workers.emplace_back([&, line, id, cancel] {
-            saem::mcp::Call call{cancel.get(), [&](const nlohmann::json &notification) {
-                                     reply(notification.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-                                 }};
-            reply(server.mcp(line, session, call));
-            std::lock_guard lock(flight_mutex);
-            in_flight.erase(id);
-            --running;
-            flight_done.notify_all();
-        });
+        Job job{line, message["id"].dump(), session, std::make_shared<std::atomic<bool>>(false)};
+        std::lock_guard lock(jobs_mutex);
+        in_flight[job.id] = job.cancel;
+        jobs.push_back(std::move(job));
+        jobs_ready.notify_one();
     }
+    {
+        std::lock_guard lock(jobs_mutex);
+        input_ended = true;
+    }
+    jobs_ready.notify_all();
     for (auto &w : workers) w.join();
     return 0;
 }

@@ -72,14 +72,15 @@ json call_tool(const json &params, const Backend &backend, const Call &call) {
     ToolContext context;
     context.cancel = call.cancel;
     const json token = params.contains("_meta") && params["_meta"].is_object() ? params["_meta"].value("progressToken", json()) : json();
-    std::string so_far;
+    // Each notification carries the new piece as its message and the bytes written so far as its
+    // progress (so a client can rebuild the answer, and nothing is sent twice).
     double progress = 0;
     if (call.notify && (token.is_string() || token.is_number_integer()))
         context.on_text = [&](std::string_view piece) {
-            so_far += piece;
+            progress += double(piece.size());
             call.notify({{"jsonrpc", "2.0"},
                          {"method", "notifications/progress"},
-                         {"params", {{"progressToken", token}, {"progress", ++progress}, {"message", so_far}}}});
+                         {"params", {{"progressToken", token}, {"progress", progress}, {"message", piece}}}});
         };
     try {
         json result = backend.call(name, args, context);
@@ -174,7 +175,8 @@ json tools(bool read_only) {
 }
 
 std::optional<json> handle(const json &message, Session &session, const Backend &backend, const Call &call) {
-    if (!message.is_object() || message.value("jsonrpc", "") != "2.0")
+    const auto version = message.is_object() ? message.find("jsonrpc") : message.end();
+    if (!message.is_object() || version == message.end() || *version != "2.0")
         return error_reply(nullptr, invalid_request, "a JSON-RPC 2.0 message object is expected (batches are not part of MCP)");
     const bool request = message.contains("id") && !message["id"].is_null();
     if (!message.contains("method")) return std::nullopt;  // a response to nothing saem asked: ignored
@@ -202,7 +204,11 @@ std::optional<json> handle_text(const std::string &text, Session &session, const
     if (nn::json_depth(text) > 64) return error_reply(nullptr, invalid_request, "the message nests deeper than 64 levels");
     json message = json::parse(text, nullptr, false);
     if (message.is_discarded()) return error_reply(nullptr, parse_error, "the message is not valid JSON");
-    return handle(message, session, backend, call);
+    try {
+        return handle(message, session, backend, call);
+    } catch (const std::exception &e) {  // handle() answers what it can; nothing else may escape
+        return error_reply(nullptr, internal_error, e.what());
+    }
 }
 
 json progress_token(const json &message) {

@@ -26,8 +26,9 @@
 
 namespace saem::mcp {
 
-// Newest first.
-inline const std::vector<std::string> protocol_versions = {"2025-11-25", "2025-06-18", "2025-03-26"};
+// Newest first. (2025-03-26 is not among them: it required JSON-RPC batches, which later revisions
+// dropped and saem does not take.)
+inline const std::vector<std::string> protocol_versions = {"2025-11-25", "2025-06-18"};
 
 struct Session {
     std::string protocol_version;  // set by initialize
@@ -70,7 +71,7 @@ nlohmann::json tools(bool read_only);
 
 // Handles one message; nullopt for a notification or a response (nothing to send back). A
 // tools/call with _meta.progressToken sends notifications/progress through call.notify as the
-// answer is written, its message the text so far.
+// answer is written: each one's message is the next piece, its progress the bytes so far.
 std::optional<nlohmann::json> handle(const nlohmann::json &message, Session &session, const Backend &backend, const Call &call = {});
 // handle() for message text: a parse error is answered as JSON-RPC says (-32700).
 std::optional<nlohmann::json> handle_text(const std::string &message, Session &session, const Backend &backend, const Call &call = {});

@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <charconv>
 #include <random>
 #include <regex>
 #include <tuple>
@@ -350,11 +351,12 @@ struct Server::Impl {
             if (std::find(opt.cors_origins.begin(), opt.cors_origins.end(), origin) == opt.cors_origins.end())
                 return fail(403, "forbidden_origin", "requests from pages of '" + origin + "' are not allowed (saem serve --cors-origin)");
             res.set_header("Access-Control-Allow-Origin", origin);
+            res.set_header("Access-Control-Expose-Headers", "Mcp-Session-Id, Retry-After");
             res.set_header("Vary", "Origin");
             if (req.method == "OPTIONS") {  // preflight
                 res.status = 204;
                 res.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE");
-                res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+                res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID");
                 res.set_header("Access-Control-Max-Age", "600");
                 return true;
             }
@@ -1255,7 +1257,12 @@ struct Server::Impl {
         b.list_resources = [this](const std::string &cursor) {
             size_t c = 0;
             int offset = 0;
-            if (!cursor.empty() && std::sscanf(cursor.c_str(), "%zu:%d", &c, &offset) != 2) throw std::invalid_argument("the cursor is not one resources/list returned");
+            if (!cursor.empty()) {
+                const char *end = cursor.data() + cursor.size();
+                auto [p, e1] = std::from_chars(cursor.data(), end, c);
+                auto [q, e2] = e1 == std::errc() && p != end && *p == ':' ? std::from_chars(p + 1, end, offset) : std::from_chars_result{p, std::errc::invalid_argument};
+                if (e2 != std::errc() || q != end || offset < 0) throw std::invalid_argument("the cursor is not one resources/list returned");
+            }
             json resources = json::array();
             constexpr int page = 100;
             for (; c < collections.size(); ++c, offset = 0) {
@@ -1269,8 +1276,7 @@ struct Server::Impl {
                                          {"title", d.title.empty() ? d.path : d.title},
                                          {"description", "A " + d.format + " document of collection " + collections[c]->name + ", " +
                                                              std::to_string(d.chunks) + " chunks"},
-                                         {"mimeType", "text/plain"},
-                                         {"size", d.size}});
+                                         {"mimeType", "text/plain"}});
                     ++offset;
                 }
             }
@@ -1321,7 +1327,9 @@ struct Server::Impl {
         {
             std::lock_guard lock(mcp_mutex);
             if (initialize) {
-                // Sessions are small; the oldest idle ones make room past 1,000.
+                // Sessions idle for an hour end; past 1,000 the longest idle makes room.
+                const auto now = std::chrono::steady_clock::now();
+                std::erase_if(mcp_sessions, [&](const auto &kv) { return now - kv.second.last_used > std::chrono::hours(1); });
                 while (mcp_sessions.size() >= 1000) {
                     auto oldest = std::min_element(mcp_sessions.begin(), mcp_sessions.end(),
                                                    [](const auto &a, const auto &b) { return a.second.last_used < b.second.last_used; });
@@ -1364,12 +1372,20 @@ struct Server::Impl {
             forget(sid, request_id, initialize ? &session : nullptr);
             return reply;
         };
-        if (initialize) res.set_header("Mcp-Session-Id", sid);
         // A tool call that asks for progress, from a client that takes a stream, gets server-sent
         // events: its notifications/progress as the answer is written, then the response.
-        const bool sse = !mcp::progress_token(message).is_null() && req.get_header_value("Accept").find("text/event-stream") != std::string::npos;
+        const bool sse = !initialize && !request_id.empty() && !mcp::progress_token(message).is_null() &&
+                         req.get_header_value("Accept").find("text/event-stream") != std::string::npos;
         if (!sse) {
             std::optional<json> reply = answer({});
+            if (initialize) {
+                if (reply && reply->contains("result")) {
+                    res.set_header("Mcp-Session-Id", sid);
+                } else {  // a refused initialize opens no session
+                    std::lock_guard lock(mcp_mutex);
+                    mcp_sessions.erase(sid);
+                }
+            }
             if (!reply) {
                 res.status = 202;
                 return;
@@ -1377,16 +1393,26 @@ struct Server::Impl {
             return send_json(res, 200, *reply);
         }
         res.set_header("Cache-Control", "no-cache");
-        res.set_chunked_content_provider("text/event-stream", [answer](size_t, httplib::DataSink &sink) mutable {
-            auto event = [&](const json &m) {
-                std::string e = "event: message\ndata: " + dump(m) + "\n\n";
-                return sink.write(e.data(), e.size());
-            };
-            std::optional<json> reply = answer([&](const json &notification) { event(notification); });
-            if (reply) event(*reply);
-            sink.done();
-            return true;
-        });
+        res.set_chunked_content_provider(
+            "text/event-stream",
+            [answer, id = message["id"]](size_t, httplib::DataSink &sink) mutable {
+                auto event = [&](const json &m) {
+                    std::string e = "event: message\ndata: " + dump(m) + "\n\n";
+                    return sink.write(e.data(), e.size());
+                };
+                // cpp-httplib calls a content provider outside its own try: nothing may escape.
+                try {
+                    std::optional<json> reply = answer([&](const json &notification) { event(notification); });
+                    if (reply) event(*reply);
+                } catch (const std::exception &e) {
+                    event({{"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", -32603}, {"message", e.what()}}}});
+                } catch (...) {
+                    event({{"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", -32603}, {"message", "internal error"}}}});
+                }
+                sink.done();
+                return true;
+            },
+            [this, sid, request_id](bool) { forget(sid, request_id, nullptr); });  // also when the stream never started
     }
 
     // Ends a request's life in its session (and stores what initialize negotiated).

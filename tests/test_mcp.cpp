@@ -10,6 +10,8 @@
 #include "ingest/ingest.h"
 #include "serving.h"
 
+#include <set>
+
 using nlohmann::json;
 using namespace saem;
 
@@ -51,6 +53,8 @@ TEST_CASE("MCP messages: JSON-RPC errors, initialize first, version negotiation,
     CHECK(json::parse(*d.server->mcp("{not json", d.session))["error"]["code"] == -32700);
     CHECK(json::parse(*d.server->mcp("[1, 2]", d.session))["error"]["code"] == -32600);  // no batches in MCP
     CHECK(json::parse(*d.server->mcp(R"({"jsonrpc": "1.0", "id": 1, "method": "ping"})", d.session))["error"]["code"] == -32600);
+    CHECK(json::parse(*d.server->mcp(R"({"jsonrpc": 2, "id": 1, "method": "ping"})", d.session))["error"]["code"] == -32600);
+    CHECK(json::parse(*d.server->mcp(R"({"id": 1, "method": "ping"})", d.session))["error"]["code"] == -32600);
     CHECK(json::parse(*d.server->mcp(std::string(100, '[') + std::string(100, ']'), d.session))["error"]["code"] == -32600);
     // Notifications and responses get no reply.
     CHECK_FALSE(d.server->mcp(R"({"jsonrpc": "2.0", "method": "notifications/initialized"})", d.session));
@@ -111,7 +115,12 @@ TEST_CASE("MCP messages: JSON-RPC errors, initialize first, version negotiation,
     json page2 = d.call(rpc(21, "resources/list", {{"cursor", page1["nextCursor"]}}))["result"];
     CHECK(page2["resources"].size() == 50);
     CHECK_FALSE(page2.contains("nextCursor"));
-    CHECK(page2["resources"][0]["uri"] != page1["resources"][99]["uri"]);
+    std::set<std::string> uris;
+    for (const auto &page : {page1, page2})
+        for (const auto &r : page["resources"]) uris.insert(r["uri"]);
+    CHECK(uris.size() == 150);
+    for (const char *bad : {"0:", ":5", "0:-1", "0:5x", "99999999999999999999:0"})
+        CHECK_MESSAGE(d.call(rpc(22, "resources/list", {{"cursor", bad}}))["error"]["code"] == -32602, bad);
 }
 
 TEST_CASE("MCP --read-only: no write tools listed or callable; HTTP writes refused") {

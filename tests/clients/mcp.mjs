@@ -7,6 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 
 const [base, apiKey, saem, encoder] = process.argv.slice(2);
 const work = process.env.SAEM_CLIENT_WORK;
@@ -25,14 +26,14 @@ async function exercise(client, label, { generated }) {
   assert.match(found.content[0].text, /^\[1\] .*write-ahead-logging\.md/);
 
   // Asked with progress, a generated answer streams (server-sent events over HTTP, notification
-  // lines over stdio): each progress message is the answer so far.
+  // lines over stdio): each progress message is the next piece, its progress the bytes so far.
   const progress = [];
   const asked = await client.callTool({ name: 'ask', arguments: { question: 'How does BM25 rank documents?' } }, undefined,
                                       { onprogress: (p) => progress.push(p) });
   assert.equal(asked.isError, false, JSON.stringify(asked));
   if (generated) {
     assert.ok(progress.length >= 2, `progress notifications: ${progress.length}`);
-    assert.equal(progress.at(-1).message, asked.structuredContent.answer);
+    assert.equal(progress.map((p) => p.message).join(''), asked.structuredContent.answer);
     assert.ok(progress.every((p, i) => i === 0 || p.progress > progress[i - 1].progress));
   }
   const answer = asked.structuredContent;
@@ -89,4 +90,32 @@ const reader = new Client({ name: 'saem-test-reader', version: '1.0.0' });
 await reader.connect(new StdioClientTransport({ command: saem, args: ['mcp', '--db', `${work}/s.db`, '--no-encoder', '--read-only'], stderr: 'pipe' }));
 assert.deepEqual((await reader.listTools()).tools.map((t) => t.name).sort(), ['ask', 'get_document', 'list_documents', 'search']);
 await reader.close();
+// Cancelling over stdio: a generator that never answers holds an ask; the SDK's abort sends
+// notifications/cancelled, saem ends the call and sends no reply for it, and keeps serving.
+let remoteClosed = 0;
+const silent = createServer((req, res) => {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+  res.on('close', () => { remoteClosed = Date.now(); });  // saem let go of the generation
+});
+await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+const patient = new Client({ name: 'saem-test-cancel', version: '1.0.0' });
+const errors = [];
+patient.onerror = (e) => errors.push(e);
+await patient.connect(new StdioClientTransport({
+  command: saem, args: ['mcp', '--db', `${work}/s.db`, '--no-encoder', '--generator-url', `http://127.0.0.1:${silent.address().port}/v1`,
+                        '--generator-retries', '0', '--max-tokens', '16'], stderr: 'pipe' }));
+const started = Date.now();
+await assert.rejects(patient.callTool({ name: 'ask', arguments: { question: 'How does BM25 rank documents?' } }, undefined,
+                                      { signal: AbortSignal.timeout(500) }), /abort|cancel/i);
+const after = await patient.callTool({ name: 'search', arguments: { query: 'BM25' } });
+assert.ok(after.structuredContent.hits.length > 0);
+assert.ok(Date.now() - started < 5000, 'the cancelled call did not hold up the next');
+for (let i = 0; i < 40 && !remoteClosed; ++i) await new Promise((resolve) => setTimeout(resolve, 50));
+assert.ok(remoteClosed && remoteClosed - started < 3000, 'the cancelled ask let go of its generator request');
+await new Promise((resolve) => setTimeout(resolve, 300));
+assert.deepEqual(errors.map(String), [], 'no reply for the cancelled request');
+await patient.close();
+silent.closeAllConnections();
+silent.close();
+
 console.log('mcp: the SDK over Streamable HTTP and stdio: tools, search, ask with citations, add, resources, delete, read-only: ok');
