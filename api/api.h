@@ -159,4 +159,32 @@ struct BeirResult {
 // Indexes DIR/corpus.jsonl (title + text), runs DIR/queries.jsonl against DIR/qrels/<split>.tsv.
 BeirResult eval_beir(const std::string &dir, const BeirOptions &options, std::ostream &log);
 
+struct QaOptions {
+    std::string db;  // empty: a temporary index, removed afterwards
+    int k = 5;       // chunks retrieved per question, as `saem ask`
+    ChunkOptions chunking;
+    ExtractiveOptions extractive;
+    std::vector<std::string> unanswerable;  // questions the file's paragraphs cannot answer
+    std::string sample = "all";             // all, or the even- or odd-numbered questions (tune on one, report the other)
+    size_t limit = 0;                       // 0: every question
+};
+
+struct QaResult {
+    size_t paragraphs = 0, questions = 0, unanswerable = 0;
+    double exact_match = 0, f1 = 0;   // of the answer text against the best gold answer (SQuAD's normalisation)
+    double gold_in_answer = 0;        // share of questions whose answer contains a gold answer
+    double answered = 0;              // share of questions answered (found)
+    double citation_accuracy = 0;     // of the answered, the share whose cited chunks hold a gold answer
+    double abstain_rate = 0;          // share of the unanswerable questions answered with found: false
+    double index_seconds = 0, answer_seconds = 0;
+    // Per question: the answer's support (its best sentence's score; 0 when it abstained), and,
+    // for the answerable, whether it held a gold answer: what an abstain threshold is chosen from.
+    std::vector<std::pair<double, bool>> answerable_scores;
+    std::vector<double> unanswerable_scores;
+};
+
+// Indexes the paragraphs of a SQuAD-format file (one document each), answers its questions and
+// options.unanswerable extractively, and scores them.
+QaResult eval_qa(const std::string &file, const QaOptions &options, std::ostream &log);
+
 }  // namespace saem

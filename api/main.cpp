@@ -429,8 +429,65 @@ int cmd_mcp(const Args &a) {
     return 0;
 }
 
+// saem eval qa FILE: extractive answers to a SQuAD-format file's questions, scored.
+int cmd_eval_qa(const Args &a) {
+    saem::QaOptions qo;
+    qo.db = a.get("db");
+    qo.chunking = chunking_from(a);
+    qo.k = a.get_int("k", qo.k, 1, 100);
+    qo.sample = a.get("sample", "all");
+    qo.limit = size_t(a.get_int("limit", 0, 0, 1 << 30));
+    qo.extractive.min_support = a.get_double("min-support", qo.extractive.min_support, 0, 1);
+    if (a.has("unanswerable")) {
+        std::ifstream in(a.get("unanswerable"));
+        if (!in) throw UsageError("cannot read " + a.get("unanswerable"));
+        for (std::string line; std::getline(in, line);)
+            if (line.find_first_not_of(" \t\r") != std::string::npos) qo.unanswerable.push_back(line);
+    }
+    saem::QaResult r = saem::eval_qa(a.operands[1], qo, std::cerr);
+    // --scan: the trade-off of every abstain threshold on this run's scores, to choose one from.
+    json scan = json::array();
+    if (a.has("scan"))
+        for (double t = 0; t <= 1.0001; t += 0.025) {
+            size_t kept_gold = 0, abstained = 0;
+            for (auto [score, gold] : r.answerable_scores) kept_gold += gold && score >= t;
+            for (double score : r.unanswerable_scores) abstained += score < t;
+            scan.push_back({{"min_support", t},
+                            {"gold_in_answer", r.questions ? double(kept_gold) / double(r.questions) : 0},
+                            {"abstain_rate", r.unanswerable ? double(abstained) / double(r.unanswerable) : 0}});
+        }
+    if (a.has("json")) {
+        json out = {{"file", a.operands[1]},       {"paragraphs", r.paragraphs},   {"questions", r.questions},
+                    {"exact_match", r.exact_match}, {"f1", r.f1},                   {"gold_in_answer", r.gold_in_answer},
+                    {"answered", r.answered},       {"citation_accuracy", r.citation_accuracy},
+                    {"min_support", qo.extractive.min_support},
+                    {"index_seconds", r.index_seconds}, {"answer_seconds", r.answer_seconds}};
+        if (!qo.unanswerable.empty()) {
+            out["unanswerable"] = r.unanswerable;
+            out["abstain_rate"] = r.abstain_rate;
+        }
+        if (a.has("scan")) out["scan"] = scan;
+        std::cout << out.dump(2) << '\n';
+        return 0;
+    }
+    std::cout << std::fixed << std::setprecision(4) << "paragraphs " << r.paragraphs << ", questions " << r.questions
+              << " (sample " << qo.sample << ", min support " << qo.extractive.min_support << ")\n"
+              << "exact match       " << r.exact_match << '\n'
+              << "F1                " << r.f1 << '\n'
+              << "gold in answer    " << r.gold_in_answer << '\n'
+              << "answered          " << r.answered << '\n'
+              << "citation accuracy " << r.citation_accuracy << '\n';
+    if (!qo.unanswerable.empty()) std::cout << "abstain rate      " << r.abstain_rate << " of " << r.unanswerable << " unanswerable\n";
+    for (const auto &row : scan)
+        std::cout << "  min support " << row["min_support"].get<double>() << ": gold in answer " << row["gold_in_answer"].get<double>()
+                  << ", abstain " << row["abstain_rate"].get<double>() << '\n';
+    std::cout << std::setprecision(2) << "index " << r.index_seconds << " s, answers " << r.answer_seconds << " s\n";
+    return 0;
+}
+
 int cmd_eval(const Args &a) {
-    if (a.operands[0] != "beir") throw UsageError("saem eval knows one benchmark format: saem eval beir DIR");
+    if (a.operands[0] == "qa") return cmd_eval_qa(a);
+    if (a.operands[0] != "beir") throw UsageError("saem eval knows two benchmark formats: saem eval beir DIR, saem eval qa FILE.json");
     saem::BeirOptions bo;
     bo.db = a.get("db");
     bo.split = a.get("split", "test");
@@ -698,7 +755,9 @@ const std::vector<Entry> &commands() {
                                    {"read-only", "", "offer no write tools (add_document, delete_document)"}},
                decoder_options())},
          cmd_mcp},
-        {{"eval", "beir DIR", 2, 2, "index a BEIR dataset and print nDCG@10, Recall@100, MRR@10",
+        {{"eval", "beir DIR | qa FILE.json", 2, 2,
+          "index a BEIR dataset and print nDCG@10, Recall@100, MRR@10; or answer a SQuAD-format file's questions and print exact "
+          "match, F1, gold-in-answer, citation accuracy and (with --unanswerable) the abstain rate",
           {db_option,
            {"split", "NAME", "qrels split (default test)"},
            {"mode", "MODE", "lexical (default), dense or hybrid"},
@@ -711,6 +770,12 @@ const std::vector<Entry> &commands() {
            {"dense-weight", "W", "hybrid fusion: weight of the dense list"},
            {"lexical-rrf-k", "K", "hybrid fusion: rank constant of the lexical list"},
            {"dense-rrf-k", "K", "hybrid fusion: rank constant of the dense list"},
+           {"unanswerable", "FILE", "qa: questions (a line each) the file's paragraphs cannot answer: report the abstain rate"},
+           {"min-support", "S", "qa: the answer's least support (see saem ask); below it the answer abstains"},
+           {"sample", "all|even|odd", "qa: every question, or the even- or odd-numbered ones (choose on one, report the other)"},
+           {"limit", "N", "qa: at most N questions"},
+           {"k", "N", "qa: chunks retrieved per question (default 5)"},
+           {"scan", "", "qa: print gold-in-answer and abstain rate for every --min-support from 0 to 1"},
            json_option}},
          cmd_eval},
         {{"stats", "", 0, 0, "document, chunk and vector counts, encoder, index size",

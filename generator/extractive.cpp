@@ -8,15 +8,20 @@
 
 namespace saem {
 
-Answer answer_extractive(const std::string &question, const Retrieved &retrieved, const ExtractiveOptions &opt) {
-    Answer answer;
-    answer.note = "No generator model is configured, so this answer quotes the most relevant sentences verbatim. "
-                  "A generator model would compose a direct answer from the same cited sources.";
-    const std::vector<Hit> &hits = retrieved.hits;
+namespace {
 
-    // Question term -> its idf over the index (1 when the search did not measure it). Terms in
-    // nearly every chunk still count a little: a question made only of common words must still
-    // be answerable.
+struct Candidate {
+    std::string text;
+    size_t hit;
+    double score;
+};
+
+// The sentences of the retrieved chunks that cover at least min_coverage of the question's
+// weighted terms, best first. Term weights: retrieved.term_idf (1 when the search did not measure
+// it); terms in nearly every chunk still count a little, so that a question made only of common
+// words can still be answered.
+std::vector<Candidate> rank_sentences(const std::string &question, const Retrieved &retrieved, const ExtractiveOptions &opt) {
+    const std::vector<Hit> &hits = retrieved.hits;
     std::map<std::string, double> idf(retrieved.term_idf.begin(), retrieved.term_idf.end());
     std::map<std::string, double> weight;
     double total = 0;
@@ -27,17 +32,8 @@ Answer answer_extractive(const std::string &question, const Retrieved &retrieved
         weight[t] = w;
         total += w;
     }
-    if (hits.empty() || total <= 0) {
-        answer.text = "Nothing relevant to the question was found in the index.";
-        return answer;
-    }
-
-    struct Candidate {
-        std::string text;
-        size_t hit;
-        double score;
-    };
     std::vector<Candidate> candidates;
+    if (hits.empty() || total <= 0) return candidates;
     for (size_t h = 0; h < hits.size(); ++h) {
         const std::string &text = hits[h].text;
         for (auto [b, e] : nn::split_sentences(text)) {
@@ -57,8 +53,32 @@ Answer answer_extractive(const std::string &question, const Retrieved &retrieved
             candidates.push_back({std::move(sentence), h, coverage * rank_factor * length_factor});
         }
     }
-    std::stable_sort(candidates.begin(), candidates.end(),
-                     [](const Candidate &a, const Candidate &b) { return a.score > b.score; });
+    std::stable_sort(candidates.begin(), candidates.end(), [](const Candidate &a, const Candidate &b) { return a.score > b.score; });
+    return candidates;
+}
+
+}  // namespace
+
+double answer_support(const std::string &question, const Retrieved &retrieved, const ExtractiveOptions &options) {
+    auto candidates = rank_sentences(question, retrieved, options);
+    return candidates.empty() ? 0 : candidates.front().score;
+}
+
+Answer answer_extractive(const std::string &question, const Retrieved &retrieved, const ExtractiveOptions &opt) {
+    Answer answer;
+    answer.note = "No generator model is configured, so this answer quotes the most relevant sentences verbatim. "
+                  "A generator model would compose a direct answer from the same cited sources.";
+    const std::vector<Hit> &hits = retrieved.hits;
+    if (hits.empty()) {
+        answer.text = "Nothing relevant to the question was found in the index.";
+        return answer;
+    }
+    std::vector<Candidate> candidates = rank_sentences(question, retrieved, opt);
+    if (!candidates.empty() && candidates.front().score < opt.min_support) {
+        answer.text = "The documents do not answer the question: the best passage supports it too weakly.";
+        answer.note = "Abstained: the best sentence's support is below the threshold (ExtractiveOptions::min_support).";
+        return answer;
+    }
 
     std::map<std::pair<int64_t, std::string>, int> citation_of;  // (document, heading) -> [n]
     std::set<std::string> used;

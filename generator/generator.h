@@ -55,12 +55,19 @@ struct Answer {
 struct ExtractiveOptions {
     int max_sentences = 3;
     double min_coverage = 0.3;  // below this share of the question's weight a sentence is not an answer
+    // The best sentence's score (its coverage of the question's weighted terms, discounted for a
+    // lower-ranked chunk and for fragments) must reach this, else the answer abstains
+    // (found: false): the documents do not answer the question.
+    double min_support = 0.35;
 };
 
 // The sentences of the retrieved chunks that best cover the question's terms, weighted by
 // retrieved.term_idf (SearchRequest::term_idf; a term it lacks weighs 1), quoted verbatim with
 // citations.
 Answer answer_extractive(const std::string &question, const Retrieved &retrieved, const ExtractiveOptions &options = {});
+// How well the retrieved chunks support an answer: the best sentence's score as
+// answer_extractive ranks them (0 when none covers min_coverage of the question).
+double answer_support(const std::string &question, const Retrieved &retrieved, const ExtractiveOptions &options = {});
 
 // ---- Decoder generation -------------------------------------------------------------------------
 
@@ -172,6 +179,9 @@ private:
 struct GeneratedAnswerOptions {
     GenerateOptions generation;
     std::string chat_template;  // "", "chatml", "llama3": see chat_format()
+    // Below this answer_support() the model is not asked and the answer abstains (found: false),
+    // as the extractive answer does; 0: always ask.
+    double min_support = ExtractiveOptions{}.min_support;
     // Earlier turns of the conversation (chat completions), oldest first: they go before the
     // question, and the oldest are left out when they would crowd out the best source.
     std::vector<ChatMessage> history;
@@ -186,8 +196,8 @@ std::string source_block(int number, const Hit &hit);
 // Numbers the retrieved chunks as sources, puts as many as the model's context allows (after the
 // question and max_tokens of answer) into a prompt that asks for an answer from those sources only
 // with [n] citations, and streams the model's answer to on_text. Citations are the sources the
-// answer cites ([n] markers), or every source given when it cites none. With no hits the model is
-// not asked.
+// answer cites ([n] markers), or every source given when it cites none. With no hits, or none that
+// supports an answer (options.min_support), the model is not asked.
 Answer answer_generated(ChatModel &model, const std::string &question, const Retrieved &retrieved,
                         const GeneratedAnswerOptions &options, const TextSink &on_text = {});
 // The same with the local decoder (LocalChat with options.chat_template).

@@ -3,6 +3,7 @@
 // ChatModel: the local decoder or a remote server get the same messages.
 #include "generator/generator.h"
 
+#include <cstdio>
 #include <regex>
 #include <set>
 
@@ -73,6 +74,18 @@ Answer answer_generated(ChatModel &model, const std::string &question, const Ret
         answer.text = "Nothing relevant to the question was found in the index.";
         answer.note = "No source matched, so the model was not asked.";
         return answer;
+    }
+    if (options.min_support > 0) {
+        ExtractiveOptions support;
+        support.min_support = options.min_support;
+        if (double found = answer_support(question, retrieved, support); found < options.min_support) {
+            answer.text = "The documents do not answer the question: the best passage supports it too weakly.";
+            char why[160];
+            std::snprintf(why, sizeof why, "Abstained without asking the model: the best passage's support %.2f is below %.2f.", found,
+                          options.min_support);
+            answer.note = why;
+            return answer;
+        }
     }
     // Sources in rank order while the prompt leaves room for the answer; the conversation's oldest
     // turns give way when even the best source does not fit with them.

@@ -532,6 +532,10 @@ std::vector<double> Store::idf(const std::vector<std::string> &terms) {
         st.bind(1, term);
         if (st.step()) df = st.i64(0);
         st.reset();
+        // A term in no chunk weighs as one in a single chunk: its absence says the index lacks
+        // that word, not that the word matters more than the rarest one it has. (In a small
+        // index the difference is large: log(2N+1) against log((N-0.5)/1.5).)
+        df = std::max<int64_t>(df, 1);
         double v = std::log((double(n - df) + 0.5) / (double(df) + 0.5));
         out.push_back(v > 0 ? v : 0);
     }

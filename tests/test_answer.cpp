@@ -1,6 +1,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include "api/api.h"
 #include "generator/generator.h"
 #include "generator/router.h"
 #include "helpers.h"
@@ -120,4 +121,62 @@ TEST_CASE("the router's auto decision, a table of questions over the samples") {
                          doctest::Contains("min_confidense"), std::invalid_argument);
     CHECK_THROWS_AS(router_options_from_json(nlohmann::json::parse(R"({"min_confidence": 2})")), std::invalid_argument);
     CHECK_THROWS_AS(parse_route_policy("sometimes"), std::invalid_argument);
+}
+
+TEST_CASE("abstaining: a question the documents do not support gets found: false, from the extractive answer and before a model") {
+    TempDir dir;
+    Store s(dir / "i.db");
+    index_document(s, "/kb/han.md", "# Han River\n\nThe Han River flows through Seoul. The Han River is 494 kilometres long.", "md", {}, {});
+    index_document(s, "/kb/springs.md", "# Springs\n\nA spring is a place where groundwater flows to the surface.", "md", {}, {});
+    Answer supported = ask(s, "How long is the Han River?");
+    CHECK(supported.found);
+    // The threshold decides on the best sentence's support: just above it the answer abstains
+    // (and says so), just below it the same sentence is quoted.
+    const std::string question = "How long is the Han River in the winter months?";
+    SearchRequest r;
+    r.query = question;
+    r.k = 5;
+    r.snippets = false;
+    r.term_idf = true;
+    Retrieved found = Retriever().search(s, r);
+    const double support = answer_support(question, found);
+    REQUIRE(support > 0);
+    ExtractiveOptions strict, lenient;
+    strict.min_support = support + 0.01;
+    lenient.min_support = support - 0.01;
+    Answer a = answer_extractive(question, found, strict);
+    CHECK_FALSE(a.found);
+    CHECK(a.text.find("do not answer") != std::string::npos);
+    CHECK(a.citations.empty());
+    CHECK(answer_extractive(question, found, lenient).found);
+    // A question none of whose sentences covers enough of it has no support at all.
+    CHECK(answer_support("volcanic eruptions in Iceland", found) == 0);
+}
+
+TEST_CASE("saem eval qa: SQuAD's scores of the extractive answers, citation accuracy, the abstain rate") {
+    QaOptions o;
+    o.unanswerable = {"Which enzyme phosphorylates glycogen synthase in muscle cells?", "Who scored in the 1998 football world cup final?"};
+    std::ostringstream log;
+    QaResult r = eval_qa(data_file("qa-small.json"), o, log);
+    CHECK(r.paragraphs == 2);
+    CHECK(r.questions == 3);
+    CHECK(r.answered == 1.0);
+    CHECK(r.gold_in_answer == 1.0);
+    CHECK(r.citation_accuracy == 1.0);
+    CHECK(r.exact_match == 0.0);  // a whole sentence is never the gold span
+    // F1 of "The Han River is 494 kilometres long." against "494 kilometres" (normalised, article
+    // dropped): precision 2/6, recall 1 -> 0.5; an answer of several sentences scores lower.
+    CHECK(r.f1 > 0.1);
+    CHECK(r.f1 < 0.8);
+    CHECK(r.unanswerable == 2);
+    CHECK(r.abstain_rate == 1.0);
+    CHECK(r.answerable_scores.size() == 3);
+    // Every second question, for choosing a threshold on one half and reporting on the other.
+    o.sample = "even";
+    CHECK(eval_qa(data_file("qa-small.json"), o, log).questions == 2);
+    o.sample = "odd";
+    CHECK(eval_qa(data_file("qa-small.json"), o, log).questions == 1);
+    o.sample = "half";
+    CHECK_THROWS_AS(eval_qa(data_file("qa-small.json"), o, log), std::invalid_argument);
+    CHECK_THROWS_AS(eval_qa(data_file("qa-unanswerable.txt"), QaOptions{}, log), std::runtime_error);
 }

@@ -320,6 +320,20 @@ TEST_CASE("Answers from a decoder: sources fit the context, citations, no model 
     auto none = saem::answer_generated(*d, "zzzqqq xylophone", retrieve("zzzqqq xylophone"), go);
     CHECK_FALSE(none.found);
     CHECK(none.note.find("not asked") != std::string::npos);
+    // Sources that do not support an answer: the model is not asked either (and its decoder is not run).
+    const std::string weak = "How does BM25 treat glaciers, volcanoes and deserts in Patagonia?";
+    const saem::Retrieved wr = retrieve(weak);
+    REQUIRE(!wr.hits.empty());
+    REQUIRE(saem::answer_support(weak, wr) < go.min_support);
+    d->truncate(0);
+    auto abstained = saem::answer_generated(*d, weak, wr, go);
+    CHECK_FALSE(abstained.found);
+    CHECK(abstained.note.find("Abstained without asking the model") != std::string::npos);
+    CHECK(abstained.completion_tokens == 0);
+    CHECK(d->n_past() == 0);
+    go.min_support = 0;  // 0: always ask
+    CHECK(saem::answer_generated(*d, weak, wr, go).found);
+    go.min_support = saem::ExtractiveOptions{}.min_support;
     go.chat_template = "chatml";  // asked for, but the vocabulary has no ChatML markers
     CHECK_THROWS_AS(saem::answer_generated(*d, "How does BM25 rank documents?", ro, go), std::invalid_argument);
 }
