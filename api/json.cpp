@@ -20,7 +20,9 @@ json to_json(const Answer &a) {
     for (const auto &c : a.citations)
         citations.push_back({{"number", c.number}, {"path", c.path}, {"title", c.title}, {"heading", c.heading},
                              {"page", c.page}, {"document_id", c.document_id}, {"chunk_id", c.chunk_id}, {"text", c.text}});
-    for (const auto &s : a.sentences) sentences.push_back({{"text", s.text}, {"citation", s.citation}, {"score", s.score}});
+    for (const auto &s : a.sentences)
+        sentences.push_back({{"text", s.text}, {"citation", s.citation}, {"citations", s.citations}, {"score", s.score},
+                             {"supported", s.supported}, {"support", s.support}});
     json out = {{"found", a.found}, {"answer", a.text}, {"method", a.method}, {"note", a.note},
                 {"sentences", sentences}, {"citations", citations}};
     if (a.method == "generated") {

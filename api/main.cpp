@@ -180,6 +180,7 @@ int cmd_ask(const Args &a) {
         // An answer from sources is greedy unless a temperature is asked for.
         if (!a.has("temperature")) go.generation.sampling.greedy = true;
         go.chat_template = a.get("template");
+        go.grounding.strict = a.has("strict") > 0;
         // The answer streams as it is generated; the sources follow it.
         ans = saem::answer_generated(*decoder, a.operands[0], found, go, [&](std::string_view piece) {
             if (!json_out) std::cout << piece << std::flush;
@@ -710,7 +711,8 @@ const std::vector<Entry> &commands() {
         {{"search", "\"QUERY\"", 1, 1, "search the index (BM25, dense or hybrid)", retrieval_options(10)}, cmd_search},
         {{"ask", "\"QUESTION\"", 1, 1,
           "answer from the index: extractive (quoted sentences) without a model, written by a decoder with --model",
-          join(retrieval_options(5), decoder_options(), sampling_options())},
+          join(retrieval_options(5), decoder_options(), sampling_options(),
+               std::vector<Option>{{"strict", "", "remove generated sentences their cited sources do not support (and say so)"}})},
          cmd_ask},
         {{"serve", "", 0, 0, "serve the HTTP API",
           join(std::vector<Option>{db_option,

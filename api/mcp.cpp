@@ -148,7 +148,12 @@ json tools(bool read_only) {
     list.push_back(tool("ask", "Answer from the documents",
                         "Answer a question from the indexed documents only, with numbered citations [n] and the cited passages. "
                         "found is false when the documents do not answer it.",
-                        {{"question", {{"type", "string"}}}, {"k", k}, {"mode", mode}, {"filter", filter_schema()}, {"collection", collection_schema()}},
+                        {{"question", {{"type", "string"}}},
+                         {"k", k},
+                         {"mode", mode},
+                         {"filter", filter_schema()},
+                         {"strict", {{"type", "boolean"}, {"description", "Remove generated sentences their sources do not support"}}},
+                         {"collection", collection_schema()}},
                         {"question"}, true));
     if (!read_only)
         list.push_back(tool("add_document", "Add a document",

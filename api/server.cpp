@@ -650,6 +650,7 @@ struct Server::Impl {
         auto &sampling = go.generation.sampling;
         sampling.temperature = float(bounded_number(body, "temperature", 0.0, 0.0, 100.0));  // greedy unless asked
         sampling.seed = uint64_t(bounded_int(body, "seed", 0, 0, 2147483647));
+        go.grounding.strict = optional_bool(body, "strict", false);
         Asking out;
         out.stream = optional_bool(body, "stream", false);
         if (out.stream && method != "generated") throw HttpError{400, "invalid_field", "'stream' needs a generated answer"};
@@ -772,6 +773,7 @@ struct Server::Impl {
                 go.chat_template = opt.chat_template;
                 go.generation = cr.generation;
                 go.history.assign(cr.messages.begin(), cr.messages.end() - 1);
+                go.grounding.strict = optional_bool(cr.saem, "strict", false);
                 p = plan_answer(sr.query, std::make_shared<const Retrieved>(std::move(retrieved)), go);
             }
         } else {

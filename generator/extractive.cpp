@@ -101,7 +101,13 @@ Answer answer_extractive(const std::string &question, const Retrieved &retrieved
             answer.citations.push_back(cite);
             it = citation_of.emplace(key, cite.number).first;
         }
-        answer.sentences.push_back({c.text, it->second, c.score});
+        AnswerSentence sentence;
+        sentence.text = c.text;
+        sentence.citation = it->second;
+        sentence.citations = {it->second};
+        sentence.score = c.score;
+        sentence.support = c.score;
+        answer.sentences.push_back(std::move(sentence));
     }
     if (answer.sentences.empty()) {
         answer.text = "Nothing in the index answers the question: the closest passages share too few of its terms.";

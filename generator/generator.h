@@ -31,8 +31,11 @@ struct Citation {
 
 struct AnswerSentence {
     std::string text;
-    int citation = 0;
-    double score = 0;  // share of the question's weighted terms the sentence contains
+    int citation = 0;          // the first of citations (0: none)
+    std::vector<int> citations;
+    double score = 0;          // extractive: share of the question's weighted terms the sentence contains; generated: support
+    bool supported = true;     // generated: its content is in the sources it cites (generator/grounding.h)
+    double support = 1;        // generated: the share of its content words, numbers and names found there
 };
 
 struct Answer {
@@ -176,8 +179,15 @@ private:
 
 // ---- Answers from a model ---------------------------------------------------------------------------
 
+// How a generated answer is checked against its sources (generator/grounding.h).
+struct GroundingOptions {
+    double min_support = 0.6;  // a sentence with less of its content in its sources is unsupported
+    bool strict = false;       // remove unsupported sentences from the answer
+};
+
 struct GeneratedAnswerOptions {
     GenerateOptions generation;
+    GroundingOptions grounding;
     std::string chat_template;  // "", "chatml", "llama3": see chat_format()
     // Below this answer_support() the model is not asked and the answer abstains (found: false),
     // as the extractive answer does; 0: always ask.

@@ -2,6 +2,7 @@
 // as many as fit the context, and the model answers from them with [n] citations. The model is a
 // ChatModel: the local decoder or a remote server get the same messages.
 #include "generator/generator.h"
+#include "generator/grounding.h"
 
 #include <cstdio>
 #include <regex>
@@ -134,6 +135,7 @@ Answer answer_generated(ChatModel &model, const std::string &question, const Ret
                        : "") +
                   (cited.empty() ? "; the answer cites no source, so every source given is listed." : ".") +
                   (g.error.empty() ? "" : " The model failed after part of the answer: " + g.error);
+    ground_answer(answer, given, options.grounding);
     return answer;
 }
 

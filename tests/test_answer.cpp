@@ -3,6 +3,7 @@
 
 #include "api/api.h"
 #include "generator/generator.h"
+#include "generator/grounding.h"
 #include "generator/router.h"
 #include "helpers.h"
 #include "retrieval/pipeline.h"
@@ -179,4 +180,112 @@ TEST_CASE("saem eval qa: SQuAD's scores of the extractive answers, citation accu
     o.sample = "half";
     CHECK_THROWS_AS(eval_qa(data_file("qa-small.json"), o, log), std::invalid_argument);
     CHECK_THROWS_AS(eval_qa(data_file("qa-unanswerable.txt"), QaOptions{}, log), std::runtime_error);
+}
+
+namespace {
+std::vector<Hit> grounding_sources() {
+    Hit han, bm25;
+    han.path = "/kb/han.md";
+    han.title = "Han River";
+    han.text = "The Han River flows through Seoul. It is 494 kilometres long.";
+    han.chunk_id = 1;
+    bm25.path = "/kb/bm25.md";
+    bm25.title = "BM25";
+    bm25.text = "BM25 scores documents by term frequency and inverse document frequency. The parameter b is 0.75 by default.";
+    bm25.chunk_id = 2;
+    return {han, bm25};
+}
+}  // namespace
+
+TEST_CASE("grounding: each sentence against the sources it cites, a table of cases") {
+    const std::vector<Hit> hits = grounding_sources();
+    const std::vector<const Hit *> given = {&hits[0], &hits[1]};
+    std::ifstream in(std::string(SAEM_TEST_CASES) + "/grounding.txt");
+    REQUIRE(in);
+    int cases = 0;
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty() || line[0] == '#') continue;
+        auto tab = line.find('\t');
+        REQUIRE(tab != std::string::npos);
+        Answer a;
+        a.found = true;
+        a.method = "generated";
+        a.text = line.substr(0, tab);
+        CAPTURE(a.text);
+        ground_answer(a, given, {});
+        REQUIRE(a.sentences.size() == 1);
+        CHECK(a.sentences[0].supported == (line.substr(tab + 1) == "yes"));
+        ++cases;
+    }
+    CHECK(cases >= 12);
+}
+
+TEST_CASE("grounding: citation numbers that name no source are removed; strict removes unsupported sentences") {
+    const std::vector<Hit> hits = grounding_sources();
+    const std::vector<const Hit *> given = {&hits[0], &hits[1]};
+    Answer a;
+    a.found = true;
+    a.text = "The Han River is 494 kilometres long [1][7]. It flows through Busan [1]. The parameter b is 0.75 [2].";
+    ground_answer(a, given, {});
+    REQUIRE(a.sentences.size() == 3);
+    CHECK(a.text == "The Han River is 494 kilometres long [1]. It flows through Busan [1]. The parameter b is 0.75 [2].");
+    CHECK(a.note.find("[7] named no source") != std::string::npos);
+    CHECK(a.sentences[0].citations == std::vector<int>{1});
+    CHECK_FALSE(a.sentences[1].supported);
+    CHECK(a.citations.size() == 2);
+
+    Answer s;
+    s.found = true;
+    s.text = "It flows through Busan [1]. The parameter b is 0.75 [2].";
+    GroundingOptions strict;
+    strict.strict = true;
+    ground_answer(s, given, strict);
+    CHECK(s.text == "The parameter b is 0.75 [2].");
+    CHECK(s.note.find("1 unsupported sentence(s) removed") != std::string::npos);
+    REQUIRE(s.citations.size() == 1);  // only what the kept sentences cite
+    CHECK(s.citations[0].number == 2);
+    CHECK(s.sentences.size() == 2);  // the removed one stays listed, unsupported
+    CHECK(s.found);
+
+    Answer none;
+    none.found = true;
+    none.text = "Volcanoes erupt in Iceland [1].";
+    ground_answer(none, given, strict);
+    CHECK_FALSE(none.found);
+    CHECK(none.text.find("withheld") != std::string::npos);
+}
+
+TEST_CASE("a generated answer is grounded: a scripted model's sentences are checked, strict drops the unsupported") {
+    // A ChatModel that writes a fixed text: the grounding, not the model, is under test.
+    struct Scripted : ChatModel {
+        std::string text;
+        std::string name() const override { return "scripted"; }
+        int context_length() const override { return 4096; }
+        int prompt_tokens(const std::vector<ChatMessage> &m) const override {
+            size_t n = 0;
+            for (const auto &x : m) n += x.content.size();
+            return int(n / 4);
+        }
+        Generation chat(const std::vector<ChatMessage> &, const GenerateOptions &, const TextSink &sink) override {
+            Generation g;
+            g.text = text;
+            g.stop_reason = "end";
+            g.prompt_tokens = 1;
+            if (sink) sink(text);
+            return g;
+        }
+    } model;
+    model.text = "The Han River is 494 kilometres long [1]. It is 900 kilometres wide [1].";
+    Retrieved r;
+    r.hits = grounding_sources();
+    r.term_idf = {{"han", 1.0}, {"river", 1.0}, {"long", 1.0}};
+    GeneratedAnswerOptions go;
+    Answer a = answer_generated(model, "How long is the Han River?", r, go);
+    REQUIRE(a.sentences.size() == 2);
+    CHECK(a.sentences[0].supported);
+    CHECK_FALSE(a.sentences[1].supported);
+    CHECK(a.text == model.text);
+    go.grounding.strict = true;
+    Answer strict = answer_generated(model, "How long is the Han River?", r, go);
+    CHECK(strict.text == "The Han River is 494 kilometres long [1].");
 }

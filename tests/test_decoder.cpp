@@ -436,6 +436,21 @@ TEST_CASE("HTTP /v1/ask with a decoder: a generated answer, or server-sent event
     CHECK(!done.empty());
     CHECK(pieces == done);
 
+    // Grounded: every sentence says whether its sources hold it; strict keeps only those that do.
+    for (const char *strict : {"false", "true"}) {
+        CAPTURE(strict);
+        r = client.Post("/v1/ask", q + R"(, "strict": )" + strict + "}", "application/json");
+        REQUIRE(r);
+        auto g = nlohmann::json::parse(r->body);
+        REQUIRE(g["sentences"].is_array());
+        CHECK(g["note"].get<std::string>().find("Grounding:") != std::string::npos);
+        for (const auto &sentence : g["sentences"]) {
+            CHECK(sentence["supported"].is_boolean());
+            CHECK(sentence["support"].get<double>() >= 0);
+            if (std::string(strict) == "true" && !sentence["supported"].get<bool>())
+                CHECK(g["answer"].get<std::string>().find(sentence["text"].get<std::string>()) == std::string::npos);
+        }
+    }
     r = client.Post("/v1/ask", q + R"(, "method": "extractive"})", "application/json");
     REQUIRE(r);
     CHECK(nlohmann::json::parse(r->body)["method"] == "extractive");
