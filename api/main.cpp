@@ -181,14 +181,18 @@ int cmd_ask(const Args &a) {
         if (!a.has("temperature")) go.generation.sampling.greedy = true;
         go.chat_template = a.get("template");
         go.grounding.strict = a.has("strict") > 0;
+        go.min_support = a.get_double("min-support", go.min_support, 0, 1);
         // The answer streams as it is generated; the sources follow it.
+        // Strict answers are printed once checked: their pieces may hold sentences it removes.
         ans = saem::answer_generated(*decoder, a.operands[0], found, go, [&](std::string_view piece) {
-            if (!json_out) std::cout << piece << std::flush;
+            if (!json_out && !go.grounding.strict) std::cout << piece << std::flush;
             return true;
         });
-        if (!json_out && !ans.found) std::cout << ans.text;
+        if (!json_out && (!ans.found || go.grounding.strict)) std::cout << ans.text;
     } else {
-        ans = saem::answer_extractive(a.operands[0], found);
+        saem::ExtractiveOptions eo;
+        eo.min_support = a.get_double("min-support", eo.min_support, 0, 1);
+        ans = saem::answer_extractive(a.operands[0], found, eo);
         if (!json_out) std::cout << ans.text;
     }
     if (json_out) {
@@ -432,6 +436,9 @@ int cmd_mcp(const Args &a) {
 
 // saem eval qa FILE: extractive answers to a SQuAD-format file's questions, scored.
 int cmd_eval_qa(const Args &a) {
+    for (const char *beir_only : {"mode", "encoder", "split", "keep-identical-ids", "lexical-weight", "dense-weight", "lexical-rrf-k",
+                                  "dense-rrf-k", "heading-weight"})
+        if (a.has(beir_only)) throw UsageError(std::string("--") + beir_only + " is an option of eval beir; eval qa answers as saem ask does (lexical)");
     saem::QaOptions qo;
     qo.db = a.get("db");
     qo.chunking = chunking_from(a);
@@ -448,11 +455,13 @@ int cmd_eval_qa(const Args &a) {
     saem::QaResult r = saem::eval_qa(a.operands[1], qo, std::cerr);
     // --scan: the trade-off of every abstain threshold on this run's scores, to choose one from.
     json scan = json::array();
+    // A support of 0 (no sentence covers enough of the question) abstains at every threshold.
     if (a.has("scan"))
-        for (double t = 0; t <= 1.0001; t += 0.025) {
+        for (int i = 0; i <= 40; ++i) {
+            const double t = i * 0.025;
             size_t kept_gold = 0, abstained = 0;
-            for (auto [score, gold] : r.answerable_scores) kept_gold += gold && score >= t;
-            for (double score : r.unanswerable_scores) abstained += score < t;
+            for (auto [score, gold] : r.answerable_scores) kept_gold += gold && score > 0 && score >= t;
+            for (double score : r.unanswerable_scores) abstained += score <= 0 || score < t;
             scan.push_back({{"min_support", t},
                             {"gold_in_answer", r.questions ? double(kept_gold) / double(r.questions) : 0},
                             {"abstain_rate", r.unanswerable ? double(abstained) / double(r.unanswerable) : 0}});
@@ -712,7 +721,8 @@ const std::vector<Entry> &commands() {
         {{"ask", "\"QUESTION\"", 1, 1,
           "answer from the index: extractive (quoted sentences) without a model, written by a decoder with --model",
           join(retrieval_options(5), decoder_options(), sampling_options(),
-               std::vector<Option>{{"strict", "", "remove generated sentences their cited sources do not support (and say so)"}})},
+               std::vector<Option>{{"strict", "", "remove generated sentences their cited sources do not support (and say so)"},
+                                   {"min-support", "S", "abstain below this support of the question in the sources (default 0.35; 0: never)"}})},
          cmd_ask},
         {{"serve", "", 0, 0, "serve the HTTP API",
           join(std::vector<Option>{db_option,

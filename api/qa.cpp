@@ -110,7 +110,8 @@ QaResult eval_qa(const std::string &file, const QaOptions &opt, std::ostream &lo
                 const std::string context = para.value("context", "");
                 if (context.empty()) continue;
                 ++r.paragraphs;
-                const std::string path = "squad/" + std::to_string(a) + "/" + std::to_string(p);
+                // Keyed by content: another file's paragraphs in the same --db are other documents.
+                const std::string path = "squad/" + content_hash(title + '\n' + context);
                 if (!store.file_state(path)) {
                     PreparedDocument doc = prepare_document(path, context, "txt", {{"title", title}}, opt.chunking, nullptr);
                     store_document(store, doc);
@@ -130,11 +131,24 @@ QaResult eval_qa(const std::string &file, const QaOptions &opt, std::ostream &lo
 
     Store store(db);
     Retriever retriever;
+    // The answer as it would be with no threshold, and its support: the threshold's answer is
+    // that one when the support reaches it, else an abstention (answer_extractive's rule), and
+    // --scan can vary the threshold over the same runs.
+    ExtractiveOptions open = opt.extractive;
+    open.min_support = 0;
     auto answer = [&](const std::string &question) {
         SearchRequest sr;
         sr.query = question;
         sr.k = opt.k;
-        return answer_extractive(question, retriever.search(store, for_answers(sr)), opt.extractive);
+        Retrieved found = retriever.search(store, for_answers(sr));
+        return std::pair{answer_extractive(question, found, open), answer_support(question, found, open)};
+    };
+    auto holds = [](const std::string &normalized_text, const std::vector<std::string> &gold) {
+        for (const auto &g : gold) {
+            const std::string ng = normalize(g);
+            if (!ng.empty() && (" " + normalized_text + " ").find(" " + ng + " ") != std::string::npos) return true;
+        }
+        return false;
     };
     auto t1 = clock::now();
     double em = 0, f1_sum = 0, contained = 0, cited_right = 0;
@@ -143,35 +157,33 @@ QaResult eval_qa(const std::string &file, const QaOptions &opt, std::ostream &lo
         if (!sampled(i, opt.sample)) continue;
         if (opt.limit && r.questions >= opt.limit) break;
         const Question &q = questions[i];
-        Answer a = answer(q.text);
+        auto [a, support] = answer(q.text);
         ++r.questions;
         const std::string text = normalize(without_markers(a.text));
+        const bool gold_held = a.found && holds(text, q.gold);
+        r.answerable_scores.push_back({a.found ? support : 0.0, gold_held});
+        if (!a.found || support < opt.extractive.min_support) continue;  // abstained: nothing to score
+        ++found;
         double best_em = 0, best_f1 = 0;
-        bool in_answer = false, in_cited = false;
         for (const auto &g : q.gold) {
             const std::string ng = normalize(g);
-            if (a.found) {
-                best_em = std::max(best_em, text == ng ? 1.0 : 0.0);
-                best_f1 = std::max(best_f1, f1(text, ng));
-                in_answer = in_answer || (!ng.empty() && (" " + text + " ").find(" " + ng + " ") != std::string::npos);
-                for (const auto &c : a.citations)
-                    in_cited = in_cited || (!ng.empty() && (" " + normalize(c.text) + " ").find(" " + ng + " ") != std::string::npos);
-            }
+            best_em = std::max(best_em, text == ng ? 1.0 : 0.0);
+            best_f1 = std::max(best_f1, f1(text, ng));
         }
-        found += a.found;
+        bool in_cited = false;
+        for (const auto &c : a.citations) in_cited = in_cited || holds(normalize(c.text), q.gold);
         em += best_em;
         f1_sum += best_f1;
-        contained += in_answer;
+        contained += gold_held;
         cited_right += in_cited;
-        r.answerable_scores.push_back({a.found ? a.sentences.front().score : 0.0, in_answer});
     }
     size_t abstained = 0;
     for (size_t i = 0; i < opt.unanswerable.size(); ++i) {
         if (!sampled(i, opt.sample)) continue;
-        Answer a = answer(opt.unanswerable[i]);
+        auto [a, support] = answer(opt.unanswerable[i]);
         ++r.unanswerable;
-        abstained += !a.found;
-        r.unanswerable_scores.push_back(a.found ? a.sentences.front().score : 0.0);
+        abstained += !a.found || support < opt.extractive.min_support;
+        r.unanswerable_scores.push_back(a.found ? support : 0.0);
     }
     r.answer_seconds = std::chrono::duration<double>(clock::now() - t1).count();
     auto share = [](double x, size_t n) { return n ? x / double(n) : 0.0; };

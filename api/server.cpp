@@ -637,6 +637,7 @@ struct Server::Impl {
         std::shared_ptr<Plan> plan;
         std::function<json(const Answer &)> to_response;
         bool stream = false;
+        bool strict = false;  // the checked answer is sent whole: its pieces are not streamed
     };
 
     Asking prepare_ask(const json &body) {
@@ -651,9 +652,11 @@ struct Server::Impl {
         sampling.temperature = float(bounded_number(body, "temperature", 0.0, 0.0, 100.0));  // greedy unless asked
         sampling.seed = uint64_t(bounded_int(body, "seed", 0, 0, 2147483647));
         go.grounding.strict = optional_bool(body, "strict", false);
+        go.min_support = bounded_number(body, "min_support", go.min_support, 0, 1);
         Asking out;
         out.stream = optional_bool(body, "stream", false);
         if (out.stream && method != "generated") throw HttpError{400, "invalid_field", "'stream' needs a generated answer"};
+        out.strict = go.grounding.strict;
         // A full local queue refuses before retrieval is paid for, when the answer can only be local.
         if (method == "generated" && !opt.remote) generations->check_room();
         Retrieved retrieved = search(col, sr);
@@ -702,16 +705,21 @@ struct Server::Impl {
         Asking asking = prepare_ask(body);
         auto p = asking.plan;
         auto to_response = asking.to_response;
+        const bool strict = asking.strict;
         res.set_header("Cache-Control", "no-cache");
         res.set_chunked_content_provider(
             "text/event-stream",
-            [this, p, gone, to_response](size_t, httplib::DataSink &sink) {
+            [this, p, gone, to_response, strict](size_t, httplib::DataSink &sink) {
                 auto event = [&](const char *name, const json &data) {
                     std::string e = (name ? std::string("event: ") + name + "\n" : std::string()) + "data: " + dump(data) + "\n\n";
                     return sink.write(e.data(), e.size());
                 };
                 try {
-                    Answer a = run(*p, [&](std::string_view piece) { return event(nullptr, {{"text", piece}}); }, gone);
+                    // Strict: the pieces would show sentences the check then removes; the checked
+                    // text goes as one piece.
+                    TextSink emit = [&](std::string_view piece) { return event(nullptr, {{"text", piece}}); };
+                    Answer a = run(*p, strict ? TextSink{} : emit, gone);
+                    if (strict) event(nullptr, {{"text", a.text}});
                     event("done", to_response(a));
                 } catch (const ClientGone &) {
                     return false;
@@ -754,6 +762,7 @@ struct Server::Impl {
         std::optional<Answer> ready;  // an answer that needs no generator
         std::shared_ptr<Plan> p;
         std::string mode;
+        bool strict = false;
         if (col) {
             if (cr.messages.back().role != "user") throw HttpError{400, "invalid_field", "the last message must be the user's question"};
             json q = cr.saem;
@@ -774,6 +783,10 @@ struct Server::Impl {
                 go.generation = cr.generation;
                 go.history.assign(cr.messages.begin(), cr.messages.end() - 1);
                 go.grounding.strict = optional_bool(cr.saem, "strict", false);
+                strict = go.grounding.strict;
+                // A follow-up ("and how wide is it?") leans on the conversation: its support
+                // cannot be judged from its own words.
+                go.min_support = go.history.empty() ? bounded_number(cr.saem, "min_support", go.min_support, 0, 1) : 0;
                 p = plan_answer(sr.query, std::make_shared<const Retrieved>(std::move(retrieved)), go);
             }
         } else {
@@ -802,7 +815,7 @@ struct Server::Impl {
         res.set_header("Cache-Control", "no-cache");
         res.set_chunked_content_provider(
             "text/event-stream",
-            [this, p, ready, gone, id, created, model, collection, mode, usage = cr.include_usage](size_t, httplib::DataSink &sink) {
+            [this, p, ready, gone, id, created, model, collection, mode, strict, usage = cr.include_usage](size_t, httplib::DataSink &sink) {
                 auto data = [&](const json &j) {
                     std::string e = "data: " + dump(j) + "\n\n";
                     return sink.write(e.data(), e.size());
@@ -819,6 +832,9 @@ struct Server::Impl {
                     Answer a;
                     if (ready) {
                         a = *ready;
+                        piece(a.text);
+                    } else if (strict) {  // the checked answer, whole (see /v1/ask)
+                        a = run(*p, {}, gone);
                         piece(a.text);
                     } else {
                         a = run(*p, piece, gone);

@@ -29,13 +29,19 @@ std::vector<std::string> numbers_in(const std::string &text) {
     return out;
 }
 
+// "Seoul's" is "Seoul" for finding it in a source.
+std::string without_possessive(std::string w) {
+    if (w.size() > 2 && (w.compare(w.size() - 2, 2, "'s") == 0 || w.compare(w.size() - 2, 2, "'S") == 0)) w.resize(w.size() - 2);
+    return w;
+}
+
 // Capitalised words other than the sentence's first (ASCII letters: names in Latin script).
 std::vector<std::string> names_in(const std::string &text) {
     static const std::regex word(R"([A-Za-z][A-Za-z'-]*)");
     std::vector<std::string> out;
     bool first = true;
     for (auto it = std::sregex_iterator(text.begin(), text.end(), word); it != std::sregex_iterator(); ++it) {
-        const std::string w = it->str();
+        const std::string w = without_possessive(it->str());
         if (!first && std::isupper(static_cast<unsigned char>(w[0])) && w.size() > 1) out.push_back(lower(w));
         first = false;
     }
@@ -51,7 +57,8 @@ Source source_of(const std::string &text) {
     for (auto &t : analyze(text)) s.terms.insert(std::move(t));
     for (auto &n : numbers_in(text)) s.numbers.insert(std::move(n));
     static const std::regex word(R"([A-Za-z][A-Za-z'-]*)");
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), word); it != std::sregex_iterator(); ++it) s.words.insert(lower(it->str()));
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), word); it != std::sregex_iterator(); ++it)
+        s.words.insert(lower(without_possessive(it->str())));
     return s;
 }
 
@@ -72,9 +79,22 @@ void ground_answer(Answer &answer, const std::vector<const Hit *> &given, const 
     int removed = 0;
     std::set<int> cited;
     answer.sentences.clear();
+    // Sentences, with the markers a model writes after the full stop ("... long. [1] It ...")
+    // given back to the sentence they close.
+    static const std::regex leading(R"(^\s*\[\d{1,3}\])");
+    std::vector<std::string> parts;
     const std::string text = answer.text;
     for (auto [b, e] : nn::split_sentences(text)) {
         std::string sentence = text.substr(b, e - b);
+        std::smatch m;
+        while (!parts.empty() && std::regex_search(sentence, m, leading)) {
+            parts.back() += m.str();
+            sentence.erase(0, size_t(m.length()));
+        }
+        if (sentence.find_first_not_of(" \t\n") != std::string::npos || parts.empty()) parts.push_back(sentence);
+    }
+    static const std::regex list_item(R"(^\s*(\d{1,3}[.)]|[-*•])(\s+|$))");
+    for (const std::string &sentence : parts) {
         // Markers: valid ones stay (and name the sources checked), others go.
         AnswerSentence s;
         std::string clean, claim;
@@ -94,6 +114,7 @@ void ground_answer(Answer &answer, const std::vector<const Hit *> &given, const 
         }
         clean += sentence.substr(last);
         claim += sentence.substr(last);
+        claim = std::regex_replace(claim, list_item, "");  // a list's "1." is layout, not a claim
         // What the sentence asserts, and where it is looked for.
         Source checked;
         if (s.citations.empty()) {
@@ -142,13 +163,20 @@ void ground_answer(Answer &answer, const std::vector<const Hit *> &given, const 
         if (!kept_text.empty()) kept_text += ' ';
         kept_text += answer.sentences.emplace_back(std::move(s)).text;
     }
-    if (options.strict) {
+    if (options.strict && removed) {
         // The removed sentences stay listed (supported: false) so that a client can show them.
         answer.text = kept_text;
-        if (removed) answer.note += " Strict: " + std::to_string(removed) + " unsupported sentence(s) removed.";
+        answer.note += " Strict: " + std::to_string(removed) + " unsupported sentence(s) removed.";
         if (kept_text.empty()) {
             answer.found = false;
             answer.text = "The answer the model wrote is not supported by the sources, so it was withheld.";
+            answer.citations.clear();
+        } else if (cited.empty()) {  // what is left cites nothing: every source given, as for any uncited answer
+            answer.citations.clear();
+            for (size_t i = 0; i < given.size(); ++i) {
+                const Hit &h = *given[i];
+                answer.citations.push_back({int(i) + 1, h.path, h.title, h.heading, h.page, h.document_id, h.chunk_id, h.text});
+            }
         }
     } else if (!removed_markers.empty()) {
         std::string rebuilt;

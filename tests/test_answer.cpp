@@ -253,6 +253,26 @@ TEST_CASE("grounding: citation numbers that name no source are removed; strict r
     ground_answer(none, given, strict);
     CHECK_FALSE(none.found);
     CHECK(none.text.find("withheld") != std::string::npos);
+    CHECK(none.citations.empty());
+
+    // A marker after the full stop closes the sentence before it; a list's numbers are layout;
+    // a possessive name is the name.
+    Answer late;
+    late.text = "The Han River is 494 kilometres long. [1] The parameter b is 0.75 by default. [2]";
+    ground_answer(late, given, {});
+    REQUIRE(late.sentences.size() == 2);
+    CHECK(late.sentences[0].citations == std::vector<int>{1});
+    CHECK(late.sentences[1].citations == std::vector<int>{2});
+    CHECK(late.sentences[0].supported);
+    CHECK(late.sentences[1].supported);
+    Answer list;
+    list.text = "1. The Han River flows through Seoul [1]. 2. It is 494 kilometres long [1].";
+    ground_answer(list, given, {});
+    for (const auto &sentence : list.sentences) CHECK_MESSAGE(sentence.supported, sentence.text);
+    Answer possessive;
+    possessive.text = "Seoul's river is the Han River [1].";
+    ground_answer(possessive, given, {});
+    CHECK(possessive.sentences[0].supported);
 }
 
 TEST_CASE("a generated answer is grounded: a scripted model's sentences are checked, strict drops the unsupported") {

@@ -443,6 +443,7 @@ TEST_CASE("HTTP /v1/ask with a decoder: a generated answer, or server-sent event
         REQUIRE(r);
         auto g = nlohmann::json::parse(r->body);
         REQUIRE(g["sentences"].is_array());
+        REQUIRE(!g["sentences"].empty());
         CHECK(g["note"].get<std::string>().find("Grounding:") != std::string::npos);
         for (const auto &sentence : g["sentences"]) {
             CHECK(sentence["supported"].is_boolean());
