@@ -59,6 +59,8 @@ std::vector<Candidate> rank_sentences(const std::string &question, const Retriev
 
 }  // namespace
 
+Citation citation_of(int number, const Hit &h) { return {number, h.path, h.title, h.heading, h.page, h.document_id, h.chunk_id, h.text}; }
+
 double answer_support(const std::string &question, const Retrieved &retrieved, const ExtractiveOptions &options) {
     auto candidates = rank_sentences(question, retrieved, options);
     return candidates.empty() ? 0 : candidates.front().score;
@@ -80,26 +82,18 @@ Answer answer_extractive(const std::string &question, const Retrieved &retrieved
         return answer;
     }
 
-    std::map<std::pair<int64_t, std::string>, int> citation_of;  // (document, heading) -> [n]
+    std::map<std::pair<int64_t, std::string>, int> number_of;  // (document, heading) -> [n]
     std::set<std::string> used;
     for (const Candidate &c : candidates) {
         if (int(answer.sentences.size()) >= opt.max_sentences) break;
         if (!used.insert(c.text).second) continue;
         const Hit &hit = hits[c.hit];
         auto key = std::make_pair(hit.document_id, hit.heading + "#" + std::to_string(hit.page));
-        auto it = citation_of.find(key);
-        if (it == citation_of.end()) {
-            Citation cite;
-            cite.number = int(answer.citations.size()) + 1;
-            cite.path = hit.path;
-            cite.title = hit.title;
-            cite.heading = hit.heading;
-            cite.page = hit.page;
-            cite.document_id = hit.document_id;
-            cite.chunk_id = hit.chunk_id;
-            cite.text = hit.text;
+        auto it = number_of.find(key);
+        if (it == number_of.end()) {
+            Citation cite = citation_of(int(answer.citations.size()) + 1, hit);
             answer.citations.push_back(cite);
-            it = citation_of.emplace(key, cite.number).first;
+            it = number_of.emplace(key, cite.number).first;
         }
         AnswerSentence sentence;
         sentence.text = c.text;

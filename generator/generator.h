@@ -29,6 +29,9 @@ struct Citation {
     std::string text;  // the cited passage: the chunk's text
 };
 
+// The citation [number] of a retrieved chunk.
+Citation citation_of(int number, const Hit &hit);
+
 struct AnswerSentence {
     std::string text;
     int citation = 0;          // the first of citations (0: none)

@@ -173,10 +173,7 @@ void ground_answer(Answer &answer, const std::vector<const Hit *> &given, const 
             answer.citations.clear();
         } else if (cited.empty()) {  // what is left cites nothing: every source given, as for any uncited answer
             answer.citations.clear();
-            for (size_t i = 0; i < given.size(); ++i) {
-                const Hit &h = *given[i];
-                answer.citations.push_back({int(i) + 1, h.path, h.title, h.heading, h.page, h.document_id, h.chunk_id, h.text});
-            }
+            for (size_t i = 0; i < given.size(); ++i) answer.citations.push_back(citation_of(int(i) + 1, *given[i]));
         }
     } else if (!removed_markers.empty()) {
         std::string rebuilt;
@@ -192,10 +189,7 @@ void ground_answer(Answer &answer, const std::vector<const Hit *> &given, const 
     // source given.
     if (!cited.empty()) {
         answer.citations.clear();
-        for (int n : cited) {
-            const Hit &h = *given[size_t(n - 1)];
-            answer.citations.push_back({n, h.path, h.title, h.heading, h.page, h.document_id, h.chunk_id, h.text});
-        }
+        for (int n : cited) answer.citations.push_back(citation_of(n, *given[size_t(n - 1)]));
     }
     int unsupported = 0;
     for (const auto &s : answer.sentences) unsupported += !s.supported;
