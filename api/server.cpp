@@ -4,6 +4,7 @@
 #include "api/openai.h"
 #include "api/mcp.h"
 #include "api/page.h"
+#include "generator/poller.h"
 #include "generator/remote.h"
 #include "generator/queue.h"
 
@@ -446,32 +447,6 @@ struct Server::Impl {
         bool streamed = false;               // some of the remote answer was passed on
     };
 
-    // Calls check every 100 ms on its own thread until it returns true or stop() is called.
-    class Poller {
-    public:
-        explicit Poller(std::function<bool()> check)
-            : thread_([this, check = std::move(check)] {
-                  std::unique_lock lock(mutex_);
-                  while (!done_ && !check()) wake_.wait_for(lock, std::chrono::milliseconds(100));
-              }) {}
-        ~Poller() { stop(); }
-        void stop() {
-            if (!thread_.joinable()) return;
-            {
-                std::lock_guard lock(mutex_);
-                done_ = true;
-            }
-            wake_.notify_one();
-            thread_.join();
-        }
-
-    private:
-        std::mutex mutex_;
-        std::condition_variable wake_;
-        bool done_ = false;
-        std::thread thread_;  // last: started once the members above exist
-    };
-
     std::shared_ptr<GenerationQueue::Ticket> submit_local(const Work &work, const std::shared_ptr<AnswerStream> &out) {
         return generations->submit([this, work, out](nn::Decoder &decoder, const GenerationQueue::Ticket &t) {
             LocalChat model(decoder, opt.chat_template, decoder_id());
@@ -553,7 +528,7 @@ struct Server::Impl {
                 cancel = true;
             }
             return cancel.load();
-        });
+        }, std::chrono::milliseconds(100));
         try {
             Answer a = p.work(*opt.remote, &cancel, [&](std::string_view piece) {
                 p.streamed = true;
@@ -1378,7 +1353,7 @@ struct Server::Impl {
             Poller poller([&] {
                 if (*cancel || gone()) stop_flag = true;
                 return stop_flag.load();
-            });
+            }, std::chrono::milliseconds(100));
             std::optional<json> reply;
             try {
                 reply = mcp::handle(message, session, mcp_backend(), {&stop_flag, notify});

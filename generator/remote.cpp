@@ -2,14 +2,14 @@
 // (https://html.spec.whatwg.org/multipage/server-sent-events.html):
 //   data: {"choices":[{"delta":{"content":"..."},"finish_reason":null}]}  ... data: [DONE]
 #include "generator/remote.h"
+#include "generator/poller.h"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
-#include <mutex>
+#include <optional>
 #include <thread>
 
 namespace saem {
@@ -67,41 +67,6 @@ private:
     std::function<bool(const std::string &)> on_event_;
     std::string line_, data_;
     bool has_data_ = false, after_cr_ = false;
-};
-
-// Calls client.stop() (which aborts a request under way from another thread) once *cancel is
-// set, checking every 50 ms until destroyed: a cancelled request ends even while the server is
-// silent.
-class Watchdog {
-public:
-    Watchdog(httplib::Client &client, const std::atomic<bool> *cancel) {
-        if (!cancel) return;
-        thread_ = std::thread([this, &client, cancel] {
-            std::unique_lock lock(mutex_);
-            while (!done_) {
-                if (cancel->load()) {
-                    client.stop();
-                    return;
-                }
-                wake_.wait_for(lock, std::chrono::milliseconds(50));
-            }
-        });
-    }
-    ~Watchdog() {
-        if (!thread_.joinable()) return;
-        {
-            std::lock_guard lock(mutex_);
-            done_ = true;
-        }
-        wake_.notify_one();
-        thread_.join();
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    bool done_ = false;
-    std::thread thread_;
 };
 
 std::string finish_to_stop(const std::string &finish) {
@@ -221,7 +186,17 @@ Generation RemoteChat::chat(const std::vector<ChatMessage> &messages, const Gene
         httplib::Error err = httplib::Error::Success;
         bool sent;
         {
-            Watchdog watchdog(client, options.cancel);
+            // Once cancel is set, client.stop() (safe from another thread) aborts the request,
+            // even while the server is silent.
+            std::optional<Poller> watchdog;
+            if (options.cancel)
+                watchdog.emplace(
+                    [&client, cancel = options.cancel] {
+                        if (!cancel->load()) return false;
+                        client.stop();
+                        return true;
+                    },
+                    std::chrono::milliseconds(50));
             sent = client.send(req, res, err);
         }
         if (sent && status == 200 && !stream_error && !cancelled()) events.finish();

@@ -43,6 +43,41 @@ struct Direct {
     }
 };
 
+// An index of one short document.
+std::string bm25_index(const TempDir &dir) {
+    std::string db = dir / "one.db";
+    Store store(db);
+    index_document(store, "kb/bm25.md", "# BM25\n\nThe parameter b controls length normalisation.", "md", {}, {});
+    return db;
+}
+
+// A remote generator that answers with silence until released (or 10 s), counting the requests:
+// an ask tool call waits on it until cancelled.
+struct SilentGenerator {
+    std::atomic<bool> release{false};
+    std::atomic<int> asked{0};
+    FakeRemote http{[this](const httplib::Request &, httplib::Response &res) {
+        ++asked;
+        res.set_chunked_content_provider("text/event-stream", [this](size_t, httplib::DataSink &sink) {
+            for (int i = 0; i < 200 && !release && sink.is_writable(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            sink.done();
+            return true;
+        });
+    }};
+    ~SilentGenerator() { release = true; }
+    std::shared_ptr<ChatModel> model() const {
+        RemoteOptions ro;
+        ro.url = http.url();
+        ro.context_tokens = 4096;
+        ro.retries = 0;
+        return std::make_shared<RemoteChat>(ro);
+    }
+    bool wait_asked() const {
+        for (int i = 0; i < 100 && asked == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        return asked == 1;
+    }
+};
+
 }  // namespace
 
 TEST_CASE("MCP messages: JSON-RPC errors, initialize first, version negotiation, tools, resources") {
@@ -143,29 +178,11 @@ TEST_CASE("MCP --read-only: no write tools listed or callable; HTTP writes refus
 
 TEST_CASE("MCP over Streamable HTTP: sessions, status codes, and a cancellation that ends a tool call") {
     TempDir dir;
-    {
-        Store store(dir / "h.db");
-        index_document(store, "kb/bm25.md", "# BM25\n\nThe parameter b controls length normalisation.", "md", {}, {});
-    }
-    // A remote generator that stays silent: an ask tool call waits on it until cancelled.
-    std::atomic<bool> release{false};
-    std::atomic<int> asked{0};
-    FakeRemote silent([&](const httplib::Request &, httplib::Response &res) {
-        ++asked;
-        res.set_chunked_content_provider("text/event-stream", [&](size_t, httplib::DataSink &sink) {
-            for (int i = 0; i < 200 && !release && sink.is_writable(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            sink.done();
-            return true;
-        });
-    });
+    SilentGenerator silent;
     ServerOptions o;
-    o.db = dir / "h.db";
+    o.db = bm25_index(dir);
     o.max_answer_tokens = 16;
-    RemoteOptions ro;
-    ro.url = silent.url();
-    ro.context_tokens = 4096;
-    ro.retries = 0;
-    o.remote = std::make_shared<RemoteChat>(ro);
+    o.remote = silent.model();
     Serving s(o);
     auto c = s.client();
     // A client of its own per call: one httplib::Client sends one request at a time.
@@ -196,11 +213,9 @@ TEST_CASE("MCP over Streamable HTTP: sessions, status codes, and a cancellation 
         json j = json::parse(reply->body);
         CHECK(j["result"]["isError"] == true);
     });
-    for (int i = 0; i < 100 && asked == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    REQUIRE(asked == 1);
+    REQUIRE(silent.wait_asked());
     send(json{{"jsonrpc", "2.0"}, {"method", "notifications/cancelled"}, {"params", {{"requestId", 6}, {"reason", "user"}}}}, sid, 202);
     caller.join();
-    release = true;
 
     CHECK(c.Delete("/mcp", {{"Mcp-Session-Id", sid}})->status == 204);
     CHECK(c.Delete("/mcp", {{"Mcp-Session-Id", sid}})->status == 404);
@@ -209,27 +224,11 @@ TEST_CASE("MCP over Streamable HTTP: sessions, status codes, and a cancellation 
 
 TEST_CASE("MCP without HTTP (saem mcp's path): a cancel flag ends a tool call waiting on a silent generator") {
     TempDir dir;
-    {
-        Store store(dir / "c.db");
-        index_document(store, "kb/bm25.md", "# BM25\n\nThe parameter b controls length normalisation.", "md", {}, {});
-    }
-    std::atomic<bool> release{false};
-    std::atomic<int> asked{0};
-    FakeRemote silent([&](const httplib::Request &, httplib::Response &res) {
-        ++asked;
-        res.set_chunked_content_provider("text/event-stream", [&](size_t, httplib::DataSink &sink) {
-            for (int i = 0; i < 200 && !release && sink.is_writable(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            sink.done();
-            return true;
-        });
-    });
+    SilentGenerator silent;
     ServerOptions o;
-    o.db = dir / "c.db";
+    o.db = bm25_index(dir);
     o.max_answer_tokens = 16;
-    RemoteOptions ro;
-    ro.url = silent.url();
-    ro.retries = 0;
-    o.remote = std::make_shared<RemoteChat>(ro);
+    o.remote = silent.model();
     Server server(o);
     mcp::Session session;
     REQUIRE(server.mcp(rpc(1, "initialize", init_params).dump(), session));
@@ -240,11 +239,9 @@ TEST_CASE("MCP without HTTP (saem mcp's path): a cancel flag ends a tool call wa
         reply = server.mcp(rpc(2, "tools/call", {{"name", "ask"}, {"arguments", {{"question", "What does b control?"}}}}).dump(), session,
                            {&cancel, {}});
     });
-    for (int i = 0; i < 100 && asked == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    REQUIRE(asked == 1);
+    REQUIRE(silent.wait_asked());
     cancel = true;
     call.join();
-    release = true;
     CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
     REQUIRE(reply);
     CHECK(json::parse(*reply)["result"]["isError"] == true);
