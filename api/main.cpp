@@ -2,6 +2,7 @@
 #include "api/api.h"
 #include "api/cli.h"
 #include "generator/remote.h"
+#include "nn/perplexity.h"
 
 #include <unistd.h>
 
@@ -583,6 +584,54 @@ int cmd_generate(const Args &a) {
     return 0;
 }
 
+// llama.cpp's perplexity tool's output: the running figure after each window, then the final
+// estimate; the counts and speed on stderr (nn/perplexity.h has the method).
+int cmd_perplexity(const Args &a) {
+    if (a.get("model").empty() && !std::getenv("SAEM_MODEL")) throw UsageError("perplexity needs --model FILE.gguf (or SAEM_MODEL)");
+    const int context = a.get_int("context", 512, 3, 1 << 20);
+    std::string text;
+    const std::string &file = a.operands[0];
+    if (file == "-") {
+        text.assign(std::istreambuf_iterator<char>(std::cin), {});
+    } else {
+        std::ifstream in(file, std::ios::binary);
+        if (!in) throw UsageError("cannot read " + file + ": " + std::strerror(errno));
+        text.assign(std::istreambuf_iterator<char>(in), {});
+        if (in.bad()) throw std::runtime_error("reading " + file + " failed: " + std::strerror(errno));
+    }
+    saem::nn::DecoderOptions dopt;
+    dopt.threads = a.get_int("threads", 0, 0, 1024);
+    dopt.context = context;
+    dopt.batch = a.get_int("batch", 512, 1, 1 << 20);
+    auto decoder = saem::nn::Decoder::load(!a.get("model").empty() ? a.get("model") : std::string(std::getenv("SAEM_MODEL")), dopt);
+    if (decoder->context_length() < context)
+        throw UsageError("the model was trained on a context of " + std::to_string(decoder->context_length()) +
+                         " tokens; give --context at most that");
+    std::cerr << "saem: " << decoder->describe() << '\n';
+    const auto tokens = saem::raw_prompt(decoder->tokenizer(), text);
+    saem::nn::PerplexityOptions po;
+    po.context = context;
+    po.max_windows = a.get_int("windows", 0, 0, 1 << 30);
+    const bool json = a.has("json");
+    auto r = saem::nn::perplexity(*decoder, tokens, po, [&](size_t window, double ppl) {
+        if (!json) std::cout << '[' << window << ']' << std::fixed << std::setprecision(4) << ppl << ',' << std::flush;
+        return true;
+    });
+    if (json) {
+        std::cout << nlohmann::json{{"ppl", r.ppl}, {"ppl_error", r.ppl_error}, {"mean_nll", r.mean_nll}, {"context", r.context},
+                                    {"text_tokens", r.text_tokens}, {"windows", r.windows}, {"scored", r.scored},
+                                    {"seconds", r.seconds}, {"tokens_per_second", r.tokens_per_second()}}
+                         .dump()
+                  << '\n';
+    } else {
+        std::cout << "\nFinal estimate: PPL = " << std::fixed << std::setprecision(4) << r.ppl << " +/- " << std::setprecision(5)
+                  << r.ppl_error << '\n';
+    }
+    std::cerr << std::fixed << std::setprecision(1) << "saem: " << r.text_tokens << " tokens, " << r.windows << " windows of "
+              << r.context << ", " << r.scored << " tokens scored, " << r.tokens_per_second() << " tokens/s\n";
+    return 0;
+}
+
 int cmd_embed(const Args &a) {
     std::string path = a.get("encoder");
     if (path.empty()) throw UsageError("embed needs --encoder PATH");
@@ -807,6 +856,14 @@ const std::vector<Entry> &commands() {
                                    {"system", "TEXT", "system message (with --chat)"}},
                sampling_options())},
          cmd_generate},
+        {{"perplexity", "FILE", 1, 1, "a decoder's perplexity over a text (FILE or - for stdin), by llama.cpp's method",
+          {{"model", "FILE.gguf", "a llama or qwen2 GGUF decoder (default: SAEM_MODEL)"},
+           {"context", "N", "tokens per window (default 512); the second half of each is scored"},
+           {"batch", "N", "tokens per forward pass (default 512)"},
+           {"windows", "N", "score at most the first N windows (default: all)"},
+           {"threads", "N", "compute threads (default: every hardware thread)"},
+           json_option}},
+         cmd_perplexity},
     };
     return table;
 }

@@ -1,7 +1,7 @@
 // The decoder forward pass shared by the llama-family architectures: embedding lookup, per layer
 // RMSNorm -> q/k/v -> RoPE -> causal attention over the f16 cache -> output projection -> residual
 // -> RMSNorm -> SwiGLU feed-forward -> residual, then the final norm and the vocabulary projection of
-// the last position. Numerics follow llama.cpp's CPU path where it rounds: activations quantised to
+// the positions whose logits are asked for (the last, to continue a text; many, to score one). Numerics follow llama.cpp's CPU path where it rounds: activations quantised to
 // the weight's partner format, queries and attention probabilities rounded to f16 against the f16
 // cache, RoPE angles built by repeated multiplication.
 #include "nn/decoder.h"
@@ -127,7 +127,6 @@ public:
         k_cache_.assign(size_t(hp.n_layer), std::vector<uint16_t>(size_t(ctx_) * size_t(kv_dim_)));
         v_cache_.assign(size_t(hp.n_layer), std::vector<uint16_t>(size_t(ctx_) * size_t(kv_dim_)));
         scores_.assign(size_t(pool_.size()), std::vector<float>(size_t(ctx_)));
-        logits_.resize(size_t(hp.n_vocab));
         // Angles of the first rotation step, as ggml derives them: base^(-2/n_rot) multiplied up.
         theta_scale_ = std::pow(hp.rope_base, -2.0f / float(hp.n_rot));
     }
@@ -155,16 +154,22 @@ public:
                k_.isa + " kernels, " + std::to_string(pool_.size()) + " threads";
     }
 
-    const float *eval(const int32_t *tokens, size_t n) override {
+    using Decoder::eval;
+    const float *eval(const int32_t *tokens, size_t n, size_t outputs) override {
         if (n == 0) throw std::invalid_argument("eval needs at least one token");
+        if (outputs < 1 || outputs > n) throw std::invalid_argument("eval can return the logits of 1 to " + std::to_string(n) + " tokens, not " + std::to_string(outputs));
         if (size_t(n_past_) + n > size_t(ctx_))
             throw ContextError(std::to_string(n_past_) + " cached + " + std::to_string(n) + " new tokens exceed the context of " +
                                std::to_string(ctx_) + " tokens");
         for (size_t i = 0; i < n; ++i)
             if (tokens[i] < 0 || tokens[i] >= w_.hp.n_vocab) throw std::invalid_argument("token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
+        const size_t vocab = size_t(w_.hp.n_vocab), first_output = n - outputs;
+        if (logits_.size() < outputs * vocab) logits_.resize(outputs * vocab);
         for (size_t done = 0; done < n; done += size_t(batch_)) {
             size_t m = std::min(n - done, size_t(batch_));
-            forward(tokens + done, int(m), done + m == n);
+            // Rows of this batch from `from` on are outputs; they land at their place among the outputs.
+            const size_t from = std::clamp(first_output, done, done + m) - done;
+            forward(tokens + done, int(m), int(from), logits_.data() + (done + from - first_output) * vocab);
         }
         return logits_.data();
     }
@@ -238,7 +243,9 @@ private:
         }
     }
 
-    void forward(const int32_t *tokens, int n, bool want_logits) {
+    // Rows [first_output, n) of this batch leave their logits at `logits`, row after row (none when
+    // first_output == n).
+    void forward(const int32_t *tokens, int n, int first_output, float *logits) {
         const auto &hp = w_.hp;
         const int d = hp.n_embd, hd = hp.head_dim, q_dim = hp.n_head * hd, group = hp.n_head / hp.n_head_kv;
         const size_t ff = size_t(hp.n_ff);
@@ -319,14 +326,13 @@ private:
                 float *x = x_.data() + size_t(i) * d;
                 const float *o = tmp_.data() + size_t(i) * d;
                 for (int j = 0; j < d; ++j) x[j] += o[j];
-                // The next layer's input norm, or after the last layer the output norm (only the last
-                // row's is used).
-                if (l + 1 < hp.n_layer || i == n - 1) rms_norm_row(x, next_norm, xn_.data() + size_t(i) * d);
+                // The next layer's input norm, or after the last layer the output norm of the rows
+                // whose logits are wanted.
+                if (l + 1 < hp.n_layer || i >= first_output) rms_norm_row(x, next_norm, xn_.data() + size_t(i) * d);
             });
         }
         n_past_ += n;
-        if (!want_logits) return;
-        matmul(pool_, k_, {{w_.output, logits_.data()}}, xn_.data() + size_t(n - 1) * d, 1, act_);
+        if (first_output < n) matmul(pool_, k_, {{w_.output, logits}}, xn_.data() + size_t(first_output) * d, n - first_output, act_);
     }
 
     Gguf gguf_;

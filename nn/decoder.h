@@ -44,9 +44,12 @@ public:
     virtual int vocab_size() const = 0;
     virtual int context_length() const = 0;
     virtual int n_past() const = 0;
-    // Runs tokens at the positions after n_past() and returns the logits of the last one
-    // (vocab_size() floats, valid until the next call). Throws ContextError when they do not fit.
-    virtual const float *eval(const int32_t *tokens, size_t n) = 0;
+    // Runs tokens at the positions after n_past() and returns the logits of the last `outputs` of
+    // them (1 <= outputs <= n), row after row, vocab_size() floats each, valid until the next call:
+    // one row to continue a text, many to score one (perplexity). Throws ContextError when the
+    // tokens do not fit.
+    virtual const float *eval(const int32_t *tokens, size_t n, size_t outputs) = 0;
+    const float *eval(const int32_t *tokens, size_t n) { return eval(tokens, n, 1); }
     // Forgets cached positions from n on.
     virtual void truncate(int n) = 0;
 };

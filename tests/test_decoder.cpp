@@ -1,6 +1,6 @@
 // The decoder runtime's parts: kernels against a float reference (AVX2 and portable), loader errors,
 // the context limit, sampling, stop strings, streaming, chat prompts (against Hugging Face's
-// rendering) and `saem generate`.
+// rendering), `saem generate` and `saem perplexity`.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -11,6 +11,7 @@
 #include "helpers.h"
 #include "nn/gguf_writer.h"
 #include "nn/kernels.h"
+#include "nn/perplexity.h"
 
 #include <httplib.h>
 
@@ -276,6 +277,91 @@ TEST_CASE("saem generate streams the greedy continuation and reports speeds") {
     CHECK(read_bytes(dir.path / "err2.txt").find("none.gguf") != std::string::npos);
 }
 
+TEST_CASE("Logits of many positions in one pass equal those of one position at a time, across batches") {
+    DecoderOptions o;
+    o.context = 128;
+    o.batch = 7;  // outputs that start inside one batch and run through the next ones
+    auto d = Decoder::load(stories().path, o);
+    auto ids = saem::raw_prompt(d->tokenizer(), "Once upon a time, there was a little girl named Lily. She loved to play in the park.");
+    REQUIRE(ids.size() > 20);
+    const size_t vocab = size_t(d->vocab_size());
+    std::vector<float> one_by_one;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const float *l = d->eval(&ids[i], 1);
+        one_by_one.insert(one_by_one.end(), l, l + vocab);
+    }
+    for (size_t outputs : {size_t(1), size_t(5), size_t(13), ids.size()}) {
+        CAPTURE(outputs);
+        d->truncate(0);
+        const float *l = d->eval(ids.data(), ids.size(), outputs);
+        CHECK(d->n_past() == int(ids.size()));
+        float worst = 0;
+        for (size_t r = 0; r < outputs; ++r)
+            for (size_t v = 0; v < vocab; ++v)
+                worst = std::max(worst, std::fabs(l[r * vocab + v] - one_by_one[(ids.size() - outputs + r) * vocab + v]));
+        CHECK(worst < 1e-3f);
+    }
+    d->truncate(0);
+    CHECK_THROWS_AS(d->eval(ids.data(), 3, 4), std::invalid_argument);
+    CHECK_THROWS_AS(d->eval(ids.data(), 3, 0), std::invalid_argument);
+}
+
+TEST_CASE("saem perplexity: llama.cpp's method and figure on stories260K, its output, and its refusals") {
+    const std::string text = std::string(SAEM_TEST_DATA) + "/stories.txt";
+    auto fx = nlohmann::json::parse(read_bytes(std::string(SAEM_TEST_FIXTURES) + "/decoder/perplexity-stories260K.json"));
+    const double want = fx["ppl"];
+    TempDir dir;
+    auto run = [&](const std::string &args) {
+        std::string cmd = std::string(SAEM_BINARY) + " perplexity --model " + stories().path + " " + args + " > " + (dir / "out.txt") +
+                          " 2> " + (dir / "err.txt");
+        return WEXITSTATUS(std::system(cmd.c_str()));
+    };
+    // llama.cpp prints "[1]x,[2]y,..." as windows finish, then "Final estimate: PPL = X +/- E".
+    REQUIRE(run("--context 128 " + text) == 0);
+    std::string out = read_bytes(dir.path / "out.txt"), err = read_bytes(dir.path / "err.txt");
+    CHECK(out.rfind("[1]", 0) == 0);
+    CHECK(out.find("[13]") != std::string::npos);
+    CHECK(out.find("[14]") == std::string::npos);
+    double ppl = 0, error = 0;
+    const auto at = out.find("Final estimate: PPL = ");
+    REQUIRE(at != std::string::npos);
+    REQUIRE(std::sscanf(out.c_str() + at, "Final estimate: PPL = %lf +/- %lf", &ppl, &error) == 2);
+    CHECK(std::fabs(ppl / want - 1) < 0.001);
+    CHECK(std::fabs(error / double(fx["ppl_error"]) - 1) < 0.01);
+    CHECK(err.find("1774 tokens, 13 windows of 128, 819 tokens scored") != std::string::npos);
+    CHECK(err.find("tokens/s") != std::string::npos);
+
+    // The same from stdin, as JSON, and limited to the first windows.
+    REQUIRE(run("--context 128 --json --windows 3 - < " + text) == 0);
+    auto j = nlohmann::json::parse(read_bytes(dir.path / "out.txt"));
+    CHECK(j["windows"] == 3);
+    CHECK(j["scored"] == 3 * 63);
+    CHECK(j["context"] == 128);
+    CHECK(j["tokens_per_second"].get<double>() > 0);
+    // The first three windows' figure, from llama.cpp's per-token values.
+    std::vector<double> nll = fx["token_nll"];
+    double sum = 0;
+    for (size_t i = 0; i < 3 * 63; ++i) sum += nll[i];
+    CHECK(std::fabs(j["ppl"].get<double>() / std::exp(sum / (3 * 63)) - 1) < 0.001);
+    // A smaller batch than the window changes nothing but the passes.
+    REQUIRE(run("--context 128 --batch 50 --json --windows 3 " + text) == 0);
+    CHECK(std::fabs(nlohmann::json::parse(read_bytes(dir.path / "out.txt"))["ppl"].get<double>() / j["ppl"].get<double>() - 1) < 1e-4);
+
+    // Refusals, each saying why: too little text for two windows, a window beyond the model's
+    // trained context, a file that is not there, no model.
+    const std::string tiny = dir / "tiny.txt";
+    write_bytes(tiny, "Once upon a time there was a cat.");
+    CHECK(run("--context 128 " + tiny) == 2);
+    CHECK(read_bytes(dir.path / "err.txt").find("needs at least 256") != std::string::npos);
+    CHECK(run("--context 4096 " + text) == 2);
+    CHECK(read_bytes(dir.path / "err.txt").find("context of 512") != std::string::npos);
+    CHECK(run("--context 128 " + (dir / "missing.txt")) == 2);
+    CHECK(read_bytes(dir.path / "err.txt").find("missing.txt") != std::string::npos);
+    std::string cmd = "env -u SAEM_MODEL " + std::string(SAEM_BINARY) + " perplexity " + text + " 2> " + (dir / "err.txt");
+    CHECK(WEXITSTATUS(std::system(cmd.c_str())) == 2);
+    CHECK(read_bytes(dir.path / "err.txt").find("--model") != std::string::npos);
+}
+
 TEST_CASE("Answers from a decoder: sources fit the context, citations, no model call without sources") {
     TempDir dir;
     saem::Store store(dir / "rag.db");
@@ -493,9 +579,10 @@ struct GatedDecoder : Decoder {
     int vocab_size() const override { return inner->vocab_size(); }
     int context_length() const override { return inner->context_length(); }
     int n_past() const override { return inner->n_past(); }
-    const float *eval(const int32_t *tokens, size_t n) override {
+    using Decoder::eval;
+    const float *eval(const int32_t *tokens, size_t n, size_t outputs) override {
         gate.pass();
-        return inner->eval(tokens, n);
+        return inner->eval(tokens, n, outputs);
     }
     void truncate(int n) override { inner->truncate(n); }
 };

@@ -1,13 +1,15 @@
 // The decoder against llama.cpp and llama2.c: real weights (stories260K, converted by
 // tools/make_test_decoder) and random weights in the exact SmolLM2-135M (F16, Q8_0, Q4_K_M mix)
 // and Qwen2.5-0.5B (Q8_0) shapes with their real tokenizers. Expected outputs:
-// fixtures/decoder/*.json, from scripts/parity/decoder.mjs.
+// fixtures/decoder/*.json, from scripts/parity/decoder.mjs (greedy steps) and
+// scripts/parity/perplexity.mjs (perplexity over tests/data/stories.txt, teacher-forced).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "generator/generator.h"
 #include "helpers.h"
 #include "nn/decoder.h"
+#include "nn/perplexity.h"
 
 #include <algorithm>
 #include <cmath>
@@ -103,7 +105,61 @@ void check_fixture(const std::string &name, float tolerance) {
                  << " near-ties); largest top-1 logit difference " << worst);
 }
 
+// Perplexity over tests/data/stories.txt by llama.cpp's method, every scored token teacher-forced:
+// saem's tokens equal llama.cpp's, each token's negative log-likelihood is within token_tolerance
+// of llama.cpp's, and the perplexity within ppl_tolerance (relative).
+//
+// Why the tolerances are what they are. A token's value is its logit minus the row's log-sum-exp,
+// so it may be off by up to twice the logit difference the greedy tests allow for the same model
+// (rounding in exp(), f16 attention probabilities and activation quantisation, amplified by
+// random layers). ln PPL is the mean of those values, and rounding errors that go either way
+// average out: the measured mean differences are within two standard errors of zero for every
+// model (no bias), which the test checks at four. What is left is bounded at 0.1% of PPL for the
+// float models and 0.5% for the quantised ones, where activations are rounded to 8 bits and the
+// per-token spread is ten times larger. Both are far below the statistical error llama.cpp itself
+// reports for the measurement (its "+/-", 5% here), so the two programs' figures are the same
+// figure.
+void check_perplexity(const std::string &name, float token_tolerance, double ppl_tolerance) {
+    auto fx = nlohmann::json::parse(read_bytes(fixtures + "/perplexity-" + name + ".json"));
+    const int context = fx["context"];
+    DecoderOptions opt;
+    opt.context = context;
+    auto d = Decoder::load(models().make(name), opt);
+    const std::string text = read_bytes(std::string(SAEM_TEST_DATA) + "/stories.txt");
+    const auto tokens = saem::raw_prompt(d->tokenizer(), text);
+    CHECK(tokens == fx["ids"].get<std::vector<int32_t>>());
+    PerplexityOptions po;
+    po.context = context;
+    const auto r = perplexity(*d, fx["ids"].get<std::vector<int32_t>>(), po);
+    REQUIRE(r.windows == fx["windows"].get<size_t>());
+    REQUIRE(r.scored == fx["scored"].get<size_t>());
+    const std::vector<float> want = fx["token_nll"];
+    double worst = 0, sum = 0, sum2 = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+        const double diff = double(r.token_nll[i]) - double(want[i]);
+        worst = std::max(worst, std::fabs(diff));
+        sum += diff;
+        sum2 += diff * diff;
+        if (std::fabs(diff) > token_tolerance) FAIL_CHECK("scored token " << i << ": saem " << r.token_nll[i] << ", llama.cpp " << want[i]);
+    }
+    const double n = double(want.size()), mean = sum / n, se = std::sqrt(std::max(0.0, sum2 / n - mean * mean) / (n - 1));
+    CHECK(std::fabs(mean) <= 4 * se + 1e-6);
+    const double ppl = fx["ppl"], err = fx["ppl_error"];
+    CHECK(std::fabs(r.ppl / ppl - 1) <= ppl_tolerance);
+    CHECK(std::fabs(r.ppl_error / err - 1) <= 10 * ppl_tolerance);
+    MESSAGE(name << ": PPL " << r.ppl << " +/- " << r.ppl_error << " (llama.cpp " << ppl << " +/- " << err << "), " << r.scored
+                 << " tokens; per-token differences: largest " << worst << ", mean " << mean << " (standard error " << se << ")");
+}
+
 }  // namespace
+
+TEST_CASE("Perplexity over a text equals llama.cpp's: stories260K and the random full-size shapes") {
+    check_perplexity("stories260K", 0.02f, 0.001);
+    check_perplexity("smollm2-f16", 0.04f, 0.001);
+    check_perplexity("smollm2-q8_0", 0.3f, 0.005);
+    check_perplexity("smollm2-q4_k_m", 0.4f, 0.005);
+    check_perplexity("qwen2.5-q8_0", 0.12f, 0.005);
+}
 
 TEST_CASE("stories260K (real weights): greedy continuation equals llama2.c's reference and llama.cpp's") {
     DecoderOptions opt;
