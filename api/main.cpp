@@ -3,6 +3,8 @@
 #include "api/cli.h"
 #include "generator/remote.h"
 #include "nn/perplexity.h"
+#include "nn/quantize_model.h"
+#include "nn/thread_pool.h"
 
 #include <unistd.h>
 
@@ -632,6 +634,31 @@ int cmd_perplexity(const Args &a) {
     return 0;
 }
 
+// llama-quantize's command line: IN OUT TYPE, a line per tensor as it is written, then the sizes.
+int cmd_quantize(const Args &a) {
+    const auto type = saem::nn::parse_quant_type(a.operands[2]);
+    if (int threads = a.get_int("threads", 0, 0, 1024); threads > 0 && !saem::nn::set_compute_threads(threads))
+        throw UsageError("the compute pool already runs other threads");
+    auto mib = [](size_t bytes) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.2f MiB", double(bytes) / (1 << 20));
+        return std::string(buf);
+    };
+    auto r = saem::nn::quantize_model(a.operands[0], a.operands[1], type, [&](const saem::nn::QuantizedTensor &t, size_t done, size_t total) {
+        std::cerr << '[' << std::setw(4) << done << '/' << std::setw(4) << total << "] " << std::left << std::setw(32) << t.name << std::right
+                  << ' ' << saem::nn::dtype_name(t.from) << " -> " << saem::nn::dtype_name(t.to) << ", " << mib(t.bytes_in) << " -> "
+                  << mib(t.bytes_out) << '\n';
+    });
+    std::map<std::string, int> counts;
+    for (const auto &t : r.tensors) ++counts[saem::nn::dtype_name(t.to)];
+    std::string mix;
+    for (const auto &[name, n] : counts) mix += (mix.empty() ? "" : ", ") + std::to_string(n) + " " + name;
+    std::cout << a.operands[1] << ": " << saem::nn::quant_type_name(type) << ", " << mib(r.file_bytes_in) << " -> " << mib(r.file_bytes_out)
+              << " (" << std::fixed << std::setprecision(1) << 100.0 * double(r.file_bytes_out) / double(r.file_bytes_in) << "%); tensors: " << mix
+              << "; " << std::setprecision(1) << r.seconds << " s\n";
+    return 0;
+}
+
 int cmd_embed(const Args &a) {
     std::string path = a.get("encoder");
     if (path.empty()) throw UsageError("embed needs --encoder PATH");
@@ -864,6 +891,10 @@ const std::vector<Entry> &commands() {
            {"threads", "N", "compute threads (default: every hardware thread)"},
            json_option}},
          cmd_perplexity},
+        {{"quantize", "IN.gguf OUT.gguf TYPE", 3, 3,
+          "quantise an F32/F16/BF16 GGUF as llama-quantize does: Q8_0, Q4_0, Q5_0, Q4_K_M, Q5_K_M or Q6_K (any case)",
+          {{"threads", "N", "compute threads (default: every hardware thread)"}}},
+         cmd_quantize},
     };
     return table;
 }

@@ -4,6 +4,9 @@
 
 #include "nn/internal.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 
 namespace saem::nn {
@@ -72,11 +75,59 @@ void GgufWriter::add_f32s(const std::string &key, const std::vector<float> &valu
     ++meta_count_;
 }
 
+void GgufWriter::add(const std::string &key, const Gguf::Value &v) {
+    using V = Gguf::Value;
+    // One scalar of a numeric or bool type, from the double the reader keeps it as.
+    auto scalar = [&](V::Type type, double x) {
+        auto raw = [&](auto value) { meta_.append(reinterpret_cast<const char *>(&value), sizeof value); };
+        switch (type) {
+        case V::U8: raw(uint8_t(x)); break;
+        case V::I8: raw(int8_t(x)); break;
+        case V::U16: raw(uint16_t(x)); break;
+        case V::I16: raw(int16_t(x)); break;
+        case V::U32: raw(uint32_t(x)); break;
+        case V::I32: raw(int32_t(x)); break;
+        case V::F32: raw(float(x)); break;
+        case V::BOOL: raw(uint8_t(x != 0)); break;
+        case V::U64: raw(uint64_t(x)); break;
+        case V::I64: raw(int64_t(x)); break;
+        case V::F64: raw(x); break;
+        default: throw ModelError("metadata '" + key + "': cannot copy a value of GGUF type " + std::to_string(int(type)));
+        }
+    };
+    put_str(meta_, key);
+    put_u32(meta_, v.type);
+    if (v.type == V::STRING) {
+        put_str(meta_, v.text);
+    } else if (v.type == V::ARRAY) {
+        put_u32(meta_, v.element_type);
+        if (v.element_type == V::STRING) {
+            put_u64(meta_, v.strings.size());
+            for (const auto &s : v.strings) put_str(meta_, s);
+        } else {
+            put_u64(meta_, v.numbers.size());
+            for (double x : v.numbers) scalar(v.element_type, x);
+        }
+    } else {
+        scalar(v.type, v.number);
+    }
+    ++meta_count_;
+}
+
 void GgufWriter::add_tensor(const std::string &name, const std::vector<int64_t> &shape, DType type, const float *data) {
     if (shape.empty()) throw ModelError("tensor '" + name + "' has no shape");
     int64_t n = 1;
     for (auto d : shape) n *= d;
-    tensors_.push_back({name, shape, type, quantize_rows(type, data, n / shape.back(), shape.back(), name)});
+    std::string bytes = quantize_rows(type, data, n / shape.back(), shape.back(), name);
+    const size_t size = bytes.size();
+    tensors_.push_back({name, shape, type, std::move(bytes), {}, size});
+}
+
+void GgufWriter::add_tensor(const std::string &name, const std::vector<int64_t> &shape, DType type, std::function<std::string()> make) {
+    if (shape.empty()) throw ModelError("tensor '" + name + "' has no shape");
+    int64_t rows = 1;
+    for (size_t i = 0; i + 1 < shape.size(); ++i) rows *= shape[i];
+    tensors_.push_back({name, shape, type, {}, std::move(make), size_t(rows) * row_bytes(type, shape.back())});
 }
 
 void GgufWriter::write(const std::string &path) const {
@@ -93,17 +144,30 @@ void GgufWriter::write(const std::string &path) const {
         for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) put_u64(head, uint64_t(*it));
         put_u32(head, ggml_type_id(t.type));
         put_u64(head, offset);
-        offset += (t.bytes.size() + alignment - 1) / alignment * alignment;
+        offset += (t.size + alignment - 1) / alignment * alignment;
     }
     head.resize((head.size() + alignment - 1) / alignment * alignment, '\0');
-    std::ofstream out(path, std::ios::binary);
-    if (!out) throw ModelError(path + ": cannot write");
-    out << head;
-    for (const auto &t : tensors_) {
-        out << t.bytes;
-        out << std::string((alignment - t.bytes.size() % alignment) % alignment, '\0');
+    const std::string part = path + ".part";
+    std::ofstream out(part, std::ios::binary | std::ios::trunc);
+    if (!out) throw ModelError(part + ": cannot write: " + std::strerror(errno));
+    try {
+        out << head;
+        for (const auto &t : tensors_) {
+            std::string made = t.make ? t.make() : std::string();
+            const std::string &bytes = t.make ? made : t.bytes;
+            if (bytes.size() != t.size)
+                throw ModelError("tensor '" + t.name + "': " + std::to_string(bytes.size()) + " bytes made, " + std::to_string(t.size) + " expected");
+            out << bytes;
+            out << std::string((alignment - t.size % alignment) % alignment, '\0');
+            if (!out) throw ModelError(part + ": write failed: " + std::strerror(errno));
+        }
+        out.close();
+        if (!out) throw ModelError(part + ": write failed: " + std::strerror(errno));
+        if (std::rename(part.c_str(), path.c_str()) != 0) throw ModelError(path + ": cannot rename " + part + " to it: " + std::strerror(errno));
+    } catch (...) {
+        std::remove(part.c_str());
+        throw;
     }
-    if (!out) throw ModelError(path + ": write failed");
 }
 
 }  // namespace saem::nn

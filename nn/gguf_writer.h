@@ -8,15 +8,16 @@
 #include "nn/weights.h"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace saem::nn {
 
-// Rows of n floats in a ggml block type (F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K): what the GGUF
-// writer stores. Round-to-nearest block quantisers, without llama.cpp's error-weighted search: the
-// test models only need valid blocks that both runtimes read the same way. Throws ModelError naming
-// the tensor for another type, or rows that are not whole blocks.
+// Rows of n floats in a ggml block type (F32, F16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K): what
+// the GGUF writer stores. The quantisers are llama.cpp's reference ones without an importance
+// matrix (round to nearest for the 32-element types, a scale search for the K types). Throws
+// ModelError naming the tensor for another type, or rows that are not whole blocks.
 std::string quantize_rows(DType type, const float *x, int64_t rows, int64_t n, const std::string &name);
 
 // Collects metadata and tensors, then writes them in one go: the header, the tensor infos and the
@@ -31,8 +32,15 @@ public:
     void add(const std::string &key, const std::vector<std::string> &values);
     void add_i32s(const std::string &key, const std::vector<int32_t> &values);
     void add_f32s(const std::string &key, const std::vector<float> &values);
+    // A value read from another GGUF, copied with its type.
+    void add(const std::string &key, const Gguf::Value &value);
     // shape outermost first; data row-major floats, stored as type (quantize_rows' types).
     void add_tensor(const std::string &name, const std::vector<int64_t> &shape, DType type, const float *data);
+    // A tensor whose bytes (already in `type`'s layout) are made when write() reaches it, so a
+    // whole model need not be held in memory; write() checks their length.
+    void add_tensor(const std::string &name, const std::vector<int64_t> &shape, DType type, std::function<std::string()> bytes);
+    // Writes PATH.part, then renames it to PATH: a failed or interrupted write leaves no file at
+    // PATH (and an earlier one there untouched).
     void write(const std::string &path) const;
 
 private:
@@ -42,7 +50,9 @@ private:
         std::string name;
         std::vector<int64_t> shape;
         DType type;
-        std::string bytes;
+        std::string bytes;                   // when made at add time
+        std::function<std::string()> make;   // else made by write()
+        size_t size = 0;                     // bytes in the file, before alignment
     };
     std::vector<Pending> tensors_;
 };

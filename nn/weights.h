@@ -105,6 +105,7 @@ public:
     const Tensor *find_tensor(const std::string &name) const;
     const Tensor &tensor(const std::string &name, const std::vector<int64_t> &shape) const;
     const std::vector<Tensor> &tensors() const { return tensors_; }
+    const std::unordered_map<std::string, Value> &metadata() const { return meta_; }
     const std::string &path() const { return file_.path(); }
     uint32_t version() const { return version_; }
 

@@ -1,6 +1,6 @@
 // The decoder runtime's parts: kernels against a float reference (AVX2 and portable), loader errors,
 // the context limit, sampling, stop strings, streaming, chat prompts (against Hugging Face's
-// rendering), `saem generate` and `saem perplexity`.
+// rendering), `saem generate`, `saem perplexity` and `saem quantize`.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -12,6 +12,7 @@
 #include "nn/gguf_writer.h"
 #include "nn/kernels.h"
 #include "nn/perplexity.h"
+#include "nn/quantize_model.h"
 
 #include <httplib.h>
 
@@ -360,6 +361,86 @@ TEST_CASE("saem perplexity: llama.cpp's method and figure on stories260K, its ou
     std::string cmd = "env -u SAEM_MODEL " + std::string(SAEM_BINARY) + " perplexity " + text + " 2> " + (dir / "err.txt");
     CHECK(WEXITSTATUS(std::system(cmd.c_str())) == 2);
     CHECK(read_bytes(dir.path / "err.txt").find("--model") != std::string::npos);
+}
+
+TEST_CASE("saem quantize chooses each tensor's type as llama-quantize does (tests/cases/quantize_types.txt)") {
+    std::ifstream in(std::string(SAEM_TEST_CASES) + "/quantize_types.txt");
+    REQUIRE(in);
+    auto dtype = [](const std::string &name) {
+        for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K})
+            if (name == dtype_name(t)) return t;
+        FAIL("no type " << name);
+        return DType::F32;
+    };
+    int cases = 0;
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty() || line[0] == '#') continue;
+        std::vector<std::string> f;
+        std::stringstream ss(line);
+        for (std::string cell; std::getline(ss, cell, '|');) {
+            cell.erase(0, cell.find_first_not_of(' '));
+            cell.erase(cell.find_last_not_of(' ') + 1);
+            f.push_back(cell);
+        }
+        REQUIRE(f.size() == 7);
+        CAPTURE(line);
+        Tensor t;
+        t.name = f[1];
+        t.type = dtype(f[2]);
+        t.shape = {8, std::stoll(f[3])};
+        CHECK(dtype_name(quantized_type(parse_quant_type(f[0]), t, f[4] == "yes", std::stoi(f[5]))) == f[6]);
+        ++cases;
+    }
+    CHECK(cases >= 20);
+    CHECK(parse_quant_type("q4_k") == QuantType::Q4_K_M);
+    CHECK_THROWS_WITH_AS(parse_quant_type("q3_k_s"), doctest::Contains("Q4_K_M"), std::invalid_argument);
+}
+
+TEST_CASE("saem quantize: every type from stories260K's F32, read back by saem with the perplexity llama.cpp measured; refusals") {
+    TempDir dir;
+    const std::string text = std::string(SAEM_TEST_DATA) + "/stories.txt";
+    auto run = [&](const std::string &args) {
+        std::string cmd = std::string(SAEM_BINARY) + " " + args + " > " + (dir / "out.txt") + " 2> " + (dir / "err.txt");
+        return WEXITSTATUS(std::system(cmd.c_str()));
+    };
+    const std::string base = stories().path;
+    for (const char *type : {"q8_0", "Q4_0", "q5_0", "Q4_K_M", "q5_k_m", "q6_k"}) {
+        CAPTURE(type);
+        std::string lower = type;
+        for (char &c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
+        const std::string out = dir / ("stories260K-" + lower + ".gguf");
+        REQUIRE(run("quantize " + base + " " + out + " " + type) == 0);
+        CHECK(read_bytes(dir.path / "out.txt").find(quant_type_name(parse_quant_type(type))) != std::string::npos);
+        CHECK(read_bytes(dir.path / "err.txt").find("token_embd.weight") != std::string::npos);
+        CHECK_FALSE(fs::exists(out + ".part"));
+        // The same file llama.cpp measured (scripts/parity/perplexity.mjs), so the same perplexity.
+        auto fx = nlohmann::json::parse(read_bytes(std::string(SAEM_TEST_FIXTURES) + "/decoder/perplexity-stories260K-" + lower + ".json"));
+        CHECK(fs::file_size(out) == fx["bytes"].get<size_t>());
+        Gguf g(out);
+        CHECK(g.get_string("tokenizer.ggml.model") == "llama");
+        CHECK(g.get_number("general.quantization_version") == 2);
+        DecoderOptions o;
+        o.context = 128;
+        auto d = Decoder::load(out, o);
+        PerplexityOptions po;
+        po.context = 128;
+        auto r = perplexity(*d, saem::raw_prompt(d->tokenizer(), read_bytes(text)), po);
+        CHECK(std::fabs(r.ppl / fx["ppl"].get<double>() - 1) < 0.005);
+    }
+    CHECK(Gguf(dir / "stories260K-q4_k_m.gguf").get_number("general.file_type") == 15);
+
+    // Refusals: a quantised input, an unknown type, the input as the output; none leaves a file.
+    CHECK(run("quantize " + (dir / "stories260K-q8_0.gguf") + " " + (dir / "twice.gguf") + " q4_0") == 1);
+    CHECK(read_bytes(dir.path / "err.txt").find("already Q8_0") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "twice.gguf"));
+    CHECK_FALSE(fs::exists(dir / "twice.gguf.part"));
+    CHECK(run("quantize " + base + " " + (dir / "x.gguf") + " q2_k") == 2);
+    CHECK(read_bytes(dir.path / "err.txt").find("Q4_K_M") != std::string::npos);
+    CHECK(run("quantize " + base + " " + base + " q8_0") == 2);
+    CHECK(read_bytes(dir.path / "err.txt").find("is the input") != std::string::npos);
+    CHECK(run("quantize " + (dir / "missing.gguf") + " " + (dir / "x.gguf") + " q8_0") == 1);
+    CHECK(read_bytes(dir.path / "err.txt").find("missing.gguf") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "x.gguf"));
 }
 
 TEST_CASE("Answers from a decoder: sources fit the context, citations, no model call without sources") {

@@ -1,12 +1,18 @@
 // Perplexity by llama.cpp's method (tools/perplexity, default mode: consecutive windows, BOS in
 // place of each window's first token where the vocabulary wants one, the second half of each
 // window scored), computed here from llama.cpp's own logits (node-llama-cpp's prebuilt CPU build)
-// of the decoder GGUFs that tests/tools/make_test_decoder writes, over tests/data/stories.txt.
+// of the decoder GGUFs that tests/tools/make_test_decoder writes, and of the files `saem quantize`
+// makes from stories260K (F32) and the SmolLM2 F16 shape (NAME-TYPE.gguf: Q8_0, Q4_0, Q5_0,
+// Q4_K_M, Q5_K_M, Q6_K), over tests/data/stories.txt.
 // For each model: the text's token ids, every scored token's negative log-likelihood
 // (max + log(sum exp(logit - max)) - logit[token], from llama.cpp's whole row of raw logits), and
 // PPL +/- its error as llama.cpp prints them. (node-llama-cpp's filtered logits and its
 // totalLogitWeight are not used: they are taken after its default sampling filters.)
 // Writes tests/fixtures/decoder/perplexity-<name>.json.
+//   for t in q8_0 q4_0 q5_0 q4_k_m q5_k_m q6_k; do
+//     build/saem quantize /tmp/dec/stories260K.gguf /tmp/dec/stories260K-$t.gguf $t
+//     build/saem quantize /tmp/dec/smollm2-f16.gguf /tmp/dec/smollm2-f16-$t.gguf $t
+//   done
 //   node perplexity.mjs /tmp/dec [name ...]
 import { getLlama } from 'node-llama-cpp';
 import fs from 'fs';
@@ -14,14 +20,16 @@ import path from 'path';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const dir = path.resolve(process.argv[2] ?? '/tmp/dec');
-const out = path.resolve(here, '../../tests/fixtures/decoder');
+const out = path.resolve(process.env.PARITY_OUT ?? path.resolve(here, '../../tests/fixtures/decoder'));
 const textFile = path.resolve(here, '../../tests/data/stories.txt');
 const text = fs.readFileSync(textFile, 'utf8');
+const quantized = ['q8_0', 'q4_0', 'q5_0', 'q4_k_m', 'q5_k_m', 'q6_k'];
 const names = process.argv.length > 3 ? process.argv.slice(3)
-  : ['stories260K', 'smollm2-f16', 'smollm2-q8_0', 'smollm2-q4_k_m', 'qwen2.5-q8_0'];
+  : ['stories260K', 'smollm2-f16', 'smollm2-q8_0', 'smollm2-q4_k_m', 'qwen2.5-q8_0',
+     ...quantized.map((t) => `stories260K-${t}`), ...quantized.map((t) => `smollm2-f16-${t}`)];
 // stories260K is small enough to score the whole text with a window of 128; the full-size random
 // shapes use 64 (several windows from the same text, each a batched pass through 24-30 layers).
-const contextOf = (name) => (name === 'stories260K' ? 128 : 64);
+const contextOf = (name) => (name.startsWith('stories260K') ? 128 : 64);
 
 const llama = await getLlama({ build: 'never', gpu: false });
 for (const name of names) {

@@ -13,6 +13,7 @@
 // The vocabulary is written from tokenizer.json directly, as llama.cpp's converter does, so saem's
 // own tokenizer code is tested against it rather than used to make it.
 #include "nn/gguf_writer.h"
+#include "nn/quantize_model.h"
 
 #include <nlohmann/json.hpp>
 
@@ -208,18 +209,6 @@ struct Rng {
     }
 };
 
-// llama.cpp's Q4_K_M: Q4_K, with Q6_K for the output and for attn_v / ffn_down in the first and
-// last eighth of the layers and every third between; K types fall back to Q5_0 / Q8_0 for rows that
-// are not whole 256-element blocks.
-DType q4_k_m_type(const std::string &tensor, int layer, int layers, int64_t cols) {
-    auto more_bits = [&] { return layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2; };
-    DType t = DType::Q4_K;
-    if (tensor == "output" || tensor == "token_embd_as_output") t = DType::Q6_K;
-    else if ((tensor == "attn_v" || tensor == "ffn_down") && more_bits()) t = DType::Q6_K;
-    if (cols % 256) t = t == DType::Q4_K ? DType::Q5_0 : DType::Q8_0;
-    return t;
-}
-
 void write_hparams(GgufWriter &w, const Shape &s, const std::string &what) {
     const std::string a = s.arch;
     w.add("general.architecture", a);
@@ -328,10 +317,14 @@ int random_model(const std::string &shape_name, const std::string &tok_dir, cons
         for (auto &x : buf) x = offset + scale * rng.uniform();
         return buf.data();
     };
-    auto type_for = [&](const std::string &tensor, int layer, int64_t cols) {
+    // The output is tied to the embedding, so the embedding gets the output's type.
+    auto type_for = [&](const std::string &name, int64_t rows, int64_t cols) {
         if (types == "f16") return DType::F16;
-        if (types == "q8_0") return DType::Q8_0;
-        if (types == "q4_k_m") return q4_k_m_type(tensor, layer, s.layers, cols);
+        Tensor t;
+        t.name = name;
+        t.shape = {rows, cols};
+        if (types == "q8_0") return quantized_type(QuantType::Q8_0, t, true, s.layers);
+        if (types == "q4_k_m") return quantized_type(QuantType::Q4_K_M, t, true, s.layers);
         throw std::runtime_error("unknown types " + types + " (f16, q8_0, q4_k_m)");
     };
     const int hd = s.embd / s.heads, q_dim = s.heads * hd, kv_dim = s.kv_heads * hd;
@@ -340,28 +333,27 @@ int random_model(const std::string &shape_name, const std::string &tok_dir, cons
     // unit-gain branches instead, 30 random layers amplify rounding differences chaotically and no
     // two implementations could agree past the first tokens.
     const float bound = std::sqrt(3.0f) * s.init_std;
-    auto matrix = [&](const std::string &name, const std::string &kind, int layer, int64_t rows, int64_t cols) {
-        w.add_tensor(name, {rows, cols}, type_for(kind, layer, cols), fill(size_t(rows * cols), bound, 0));
+    auto matrix = [&](const std::string &name, int64_t rows, int64_t cols) {
+        w.add_tensor(name, {rows, cols}, type_for(name, rows, cols), fill(size_t(rows * cols), bound, 0));
     };
-    // Tied output: the embedding doubles as the output matrix, so it gets the output's type.
-    w.add_tensor("token_embd.weight", {s.vocab, s.embd}, type_for("token_embd_as_output", -1, s.embd), fill(size_t(s.vocab) * s.embd, bound, 0));
+    matrix("token_embd.weight", s.vocab, s.embd);
     w.add_tensor("output_norm.weight", {s.embd}, DType::F32, fill(size_t(s.embd), 0.1f, 1.0f));
     for (int l = 0; l < s.layers; ++l) {
         std::string b = "blk." + std::to_string(l) + ".";
         w.add_tensor(b + "attn_norm.weight", {s.embd}, DType::F32, fill(size_t(s.embd), 0.1f, 1.0f));
-        matrix(b + "attn_q.weight", "attn_q", l, q_dim, s.embd);
-        matrix(b + "attn_k.weight", "attn_k", l, kv_dim, s.embd);
-        matrix(b + "attn_v.weight", "attn_v", l, kv_dim, s.embd);
+        matrix(b + "attn_q.weight", q_dim, s.embd);
+        matrix(b + "attn_k.weight", kv_dim, s.embd);
+        matrix(b + "attn_v.weight", kv_dim, s.embd);
         if (s.bias) {
             w.add_tensor(b + "attn_q.bias", {q_dim}, DType::F32, fill(size_t(q_dim), 0.2f, 0));
             w.add_tensor(b + "attn_k.bias", {kv_dim}, DType::F32, fill(size_t(kv_dim), 0.2f, 0));
             w.add_tensor(b + "attn_v.bias", {kv_dim}, DType::F32, fill(size_t(kv_dim), 0.2f, 0));
         }
-        matrix(b + "attn_output.weight", "attn_output", l, s.embd, q_dim);
+        matrix(b + "attn_output.weight", s.embd, q_dim);
         w.add_tensor(b + "ffn_norm.weight", {s.embd}, DType::F32, fill(size_t(s.embd), 0.1f, 1.0f));
-        matrix(b + "ffn_gate.weight", "ffn_gate", l, s.ff, s.embd);
-        matrix(b + "ffn_up.weight", "ffn_up", l, s.ff, s.embd);
-        matrix(b + "ffn_down.weight", "ffn_down", l, s.embd, s.ff);
+        matrix(b + "ffn_gate.weight", s.ff, s.embd);
+        matrix(b + "ffn_up.weight", s.ff, s.embd);
+        matrix(b + "ffn_down.weight", s.embd, s.ff);
     }
     w.write(out);
     return 0;
