@@ -1,9 +1,10 @@
 // The decoder forward pass shared by the llama-family architectures: embedding lookup, per layer
 // RMSNorm -> q/k/v -> RoPE -> causal attention over the f16 cache -> output projection -> residual
 // -> RMSNorm -> SwiGLU feed-forward -> residual, then the final norm and the vocabulary projection of
-// the positions whose logits are asked for (the last, to continue a text; many, to score one). Numerics follow llama.cpp's CPU path where it rounds: activations quantised to
-// the weight's partner format, queries and attention probabilities rounded to f16 against the f16
-// cache, RoPE angles built by repeated multiplication.
+// the positions whose logits are asked for (the last, to continue a text; many, to score one).
+// Numerics follow llama.cpp's CPU path where it rounds: activations quantised to the weight's
+// partner format, queries and attention probabilities rounded to f16 against the f16 cache, RoPE
+// angles built by repeated multiplication.
 #include "nn/decoder.h"
 
 #include "nn/kernels.h"
