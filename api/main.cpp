@@ -2,6 +2,7 @@
 #include "api/api.h"
 #include "api/cli.h"
 #include "generator/remote.h"
+#include "nn/convert.h"
 #include "nn/perplexity.h"
 #include "nn/quantize_model.h"
 #include "nn/thread_pool.h"
@@ -659,6 +660,16 @@ int cmd_quantize(const Args &a) {
     return 0;
 }
 
+int cmd_convert(const Args &a) {
+    const std::string t = a.get("type", "f16");
+    const saem::nn::DType type = t == "f16" ? saem::nn::DType::F16 : t == "q8_0" ? saem::nn::DType::Q8_0 : t == "f32" ? saem::nn::DType::F32
+                                                                                                                     : throw UsageError("--type is f16, q8_0 or f32, not " + t);
+    auto r = saem::nn::convert_model(a.operands[0], a.operands[1], type);
+    std::cout << a.operands[1] << ": " << r.architecture << ", " << r.tensors << " tensors, " << std::fixed << std::setprecision(2)
+              << double(r.file_bytes) / (1 << 20) << " MiB (" << t << ")\n";
+    return 0;
+}
+
 int cmd_embed(const Args &a) {
     std::string path = a.get("encoder");
     if (path.empty()) throw UsageError("embed needs --encoder PATH");
@@ -895,6 +906,10 @@ const std::vector<Entry> &commands() {
           "quantise an F32/F16/BF16 GGUF as llama-quantize does: Q8_0, Q4_0, Q5_0, Q4_K_M, Q5_K_M or Q6_K (any case)",
           {{"threads", "N", "compute threads (default: every hardware thread)"}}},
          cmd_quantize},
+        {{"convert", "FOLDER OUT.gguf", 2, 2,
+          "a Hugging Face llama or qwen2 folder (config.json, safetensors, tokenizer) to a GGUF as llama.cpp's converter writes it",
+          {{"type", "f16|q8_0|f32", "the weights' type (default f16; norms and biases stay f32)"}}},
+         cmd_convert},
     };
     return table;
 }

@@ -102,6 +102,8 @@ public:
     std::string decode(const std::vector<int32_t> &ids) const;
     int32_t find(const std::string &token) const;  // -1 when absent
     bool is_control(int32_t id) const;
+    // ggml's token type: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
+    int token_type(int32_t id) const { return types_.at(size_t(id)); }
     // EOS, EOT and the end-of-turn markers of the chat formats saem knows.
     bool ends_generation(int32_t id) const;
     size_t vocab_size() const { return tokens_.size(); }

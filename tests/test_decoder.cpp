@@ -1,6 +1,6 @@
 // The decoder runtime's parts: kernels against a float reference (AVX2 and portable), loader errors,
 // the context limit, sampling, stop strings, streaming, chat prompts (against Hugging Face's
-// rendering), `saem generate`, `saem perplexity` and `saem quantize`.
+// rendering), `saem generate`, `saem perplexity`, `saem quantize` and `saem convert`.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -10,6 +10,7 @@
 #include "ingest/ingest.h"
 #include "helpers.h"
 #include "nn/gguf_writer.h"
+#include "nn/convert.h"
 #include "nn/kernels.h"
 #include "nn/perplexity.h"
 #include "nn/quantize_model.h"
@@ -441,6 +442,77 @@ TEST_CASE("saem quantize: every type from stories260K's F32, read back by saem w
     CHECK(run("quantize " + (dir / "missing.gguf") + " " + (dir / "x.gguf") + " q8_0") == 1);
     CHECK(read_bytes(dir.path / "err.txt").find("missing.gguf") != std::string::npos);
     CHECK_FALSE(fs::exists(dir / "x.gguf"));
+}
+
+// The Hugging Face folders of tools/make_test_decoder `hf`, converted by saem, against
+// scripts/parity/convert.mjs: a reference that runs each folder as Hugging Face's modeling code
+// does (rotate-half RoPE, llama3 frequency scaling, biases, BF16) and llama.cpp on saem's GGUF.
+TEST_CASE("saem convert: Hugging Face llama and qwen2 folders give GGUFs whose logits equal the Hugging Face reference's and llama.cpp's") {
+    TempDir dir;
+    const std::map<std::string, std::string> tokenizers = {{"tiny-llama", "SmolLM2-135M-Instruct"},
+                                                           {"tiny-qwen2", "Qwen2.5-Instruct-tokenizer"},
+                                                           {"tiny-tinyllama", "TinyLlama-1.1B-Chat-tokenizer"}};
+    for (const auto &[name, tokenizer] : tokenizers) {
+        CAPTURE(name);
+        const std::string folder = dir / name;
+        std::string cmd = std::string(SAEM_MAKE_TEST_DECODER) + " hf " + name + " " + shared + "/models/" + tokenizer + " " + folder;
+        REQUIRE(std::system(cmd.c_str()) == 0);
+        auto fx = nlohmann::json::parse(read_bytes(std::string(SAEM_TEST_FIXTURES) + "/convert/" + name + ".json"));
+        // F32 keeps the weights exact: saem's logits are the reference's up to float rounding (the
+        // reference is double; llama.cpp's own distance to it is 5e-4, saem's to llama.cpp 1e-4).
+        // F16 and Q8_0 round the weights, and the logits move by what that costs (measured: 1e-3
+        // and 0.02).
+        for (auto [type, tolerance] : {std::pair{DType::F32, 1e-3}, {DType::F16, 5e-3}, {DType::Q8_0, 0.05}}) {
+            CAPTURE(dtype_name(type));
+            const std::string out = dir / (name + "." + dtype_name(type) + ".gguf");
+            auto r = convert_model(folder, out, type);
+            CHECK(r.architecture == (name == "tiny-qwen2" ? "qwen2" : "llama"));
+            DecoderOptions o;
+            o.context = 128;
+            auto d = Decoder::load(out, o);
+            double worst = 0, worst_llama = 0;
+            for (const auto &c : fx["cases"]) {
+                std::vector<int32_t> ids = c["ids"];
+                CHECK(saem::raw_prompt(d->tokenizer(), c["prompt"].get<std::string>()) == ids);
+                d->truncate(0);
+                const float *logits = d->eval(ids.data(), ids.size(), ids.size());
+                for (size_t p = 0; p < ids.size(); ++p)
+                    for (size_t i = 0; i < c["top"][p].size(); ++i) {
+                        const int32_t t = c["top"][p][i][0];
+                        const double got = logits[p * size_t(d->vocab_size()) + size_t(t)];
+                        worst = std::max(worst, std::fabs(got - c["top"][p][i][1].get<double>()));
+                        worst_llama = std::max(worst_llama, std::fabs(got - c["llama_cpp"][p][i].get<double>()));
+                    }
+            }
+            MESSAGE(name << " " << std::string(dtype_name(type)) << ": largest logit difference from the reference " << worst << ", from llama.cpp " << worst_llama);
+            CHECK(worst <= tolerance);
+            if (type == DType::F32) CHECK(worst_llama <= tolerance);
+        }
+    }
+
+    // Refusals, each naming the problem; none leaves a file.
+    const std::string folder = dir / "tiny-llama", out = dir / "bad.gguf";
+    auto config = nlohmann::json::parse(read_bytes(folder + "/config.json"));
+    auto with = [&](const std::function<void(nlohmann::json &)> &edit) {
+        auto c = config;
+        edit(c);
+        write_bytes(folder + "/config.json", c.dump());
+    };
+    with([](auto &c) { c["architectures"] = {"MistralForCausalLM"}; });
+    CHECK_THROWS_WITH_AS(convert_model(folder, out, DType::F16), doctest::Contains("MistralForCausalLM"), ModelError);
+    with([](auto &c) { c["num_hidden_layers"] = 3; });
+    CHECK_THROWS_WITH_AS(convert_model(folder, out, DType::F16), doctest::Contains("model.layers.2."), ModelError);
+    with([](auto &c) { c["hidden_size"] = 96; });
+    CHECK_THROWS_WITH_AS(convert_model(folder, out, DType::F16), doctest::Contains("config.json says"), ModelError);
+    with([](auto &c) { c["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}}; });
+    CHECK_THROWS_WITH_AS(convert_model(folder, out, DType::F16), doctest::Contains("yarn"), ModelError);
+    with([](auto &c) { c.erase("vocab_size"); });
+    CHECK_THROWS_WITH_AS(convert_model(folder, out, DType::F16), doctest::Contains("vocab_size"), ModelError);
+    with([](auto &) {});
+    fs::remove(folder + "/model.safetensors");
+    CHECK_THROWS_WITH_AS(convert_model(folder, out, DType::F16), doctest::Contains("model.safetensors"), ModelError);
+    CHECK_FALSE(fs::exists(out));
+    CHECK_FALSE(fs::exists(out + ".part"));
 }
 
 TEST_CASE("Answers from a decoder: sources fit the context, citations, no model call without sources") {

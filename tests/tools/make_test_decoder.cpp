@@ -6,6 +6,12 @@
 //       SHAPE smollm2-135m | qwen2.5-0.5b: the published model's exact sizes with random weights and
 //       its real tokenizer (tokenizer.json); TYPES f16 | q8_0 | q4_k_m (llama.cpp's Q4_K_M choice of
 //       types per tensor, including its fallbacks for rows that are not whole 256-blocks)
+//   make_test_decoder hf tiny-llama|tiny-qwen2|tiny-tinyllama TOKENIZER_DIR OUT_DIR [SEED]
+//       a small Hugging Face model folder with random weights, for `saem convert`: config.json,
+//       model.safetensors (F32; tiny-qwen2 in BF16, as Qwen2.5 ships) in Hugging Face's layout,
+//       and the tokenizer files copied. tiny-llama: SmolLM2's tokenizer, tied embeddings;
+//       tiny-qwen2: Qwen2.5's, q/k/v biases, an lm_head; tiny-tinyllama: TinyLlama's SentencePiece
+//       tokenizer.model and llama3 rope scaling.
 //   make_test_decoder vocab smollm2-135m|qwen2.5-0.5b|tinyllama TOKENIZER_DIR OUT.gguf
 //       the vocabulary alone (with the architecture's metadata, no tensors), for tokenizer parity
 //       with llama.cpp; TinyLlama's SentencePiece pieces, scores and types come from tokenizer.model
@@ -19,11 +25,13 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 
 using namespace saem::nn;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -359,6 +367,102 @@ int random_model(const std::string &shape_name, const std::string &tok_dir, cons
     return 0;
 }
 
+// A Hugging Face folder: the weights are drawn in Hugging Face's own layout (each q/k head as two
+// rotate-half halves), which `saem convert` must permute; the reference that checks it
+// (scripts/parity/convert.mjs) runs the folder as Hugging Face's modeling code does.
+int hf_folder(const std::string &shape, const std::string &tok_dir, const std::string &out, uint64_t seed) {
+    const bool qwen = shape == "tiny-qwen2", spm = shape == "tiny-tinyllama";
+    if (!qwen && !spm && shape != "tiny-llama") throw std::runtime_error("unknown hf shape " + shape + " (tiny-llama, tiny-qwen2, tiny-tinyllama)");
+    const int vocab = qwen ? 151936 : spm ? 32000 : 49152, embd = 64, layers = 2, heads = 4, kv_heads = 2, ff = 160, hd = embd / heads;
+    const bool tied = !qwen;
+    nlohmann::json config = {
+        {"architectures", {qwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM"}},
+        {"model_type", qwen ? "qwen2" : "llama"},
+        {"hidden_size", embd},
+        {"intermediate_size", ff},
+        {"num_hidden_layers", layers},
+        {"num_attention_heads", heads},
+        {"num_key_value_heads", kv_heads},
+        {"vocab_size", vocab},
+        {"max_position_embeddings", 2048},
+        {"rms_norm_eps", qwen ? 1e-6 : 1e-5},
+        {"rope_theta", qwen ? 1000000.0 : 10000.0},
+        {"tie_word_embeddings", tied},
+        {"hidden_act", "silu"},
+        {"torch_dtype", qwen ? "bfloat16" : "float32"},
+        // The published models' special token ids (SmolLM2, Qwen2.5, TinyLlama).
+        {"bos_token_id", qwen ? 151643 : 1},
+        {"eos_token_id", qwen ? 151645 : 2},
+    };
+    if (spm)
+        config["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                                  {"original_max_position_embeddings", 64}};
+    fs::create_directories(out);
+    std::ofstream(out + "/config.json") << config.dump(2) << "\n";
+    for (const char *f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json"})
+        if (fs::exists(tok_dir + "/" + f)) fs::copy_file(tok_dir + "/" + f, out + "/" + f, fs::copy_options::overwrite_existing);
+
+    Rng rng{seed};
+    std::vector<std::pair<std::string, std::vector<int64_t>>> order;
+    std::vector<std::vector<float>> data;
+    auto tensor = [&](const std::string &name, std::vector<int64_t> shape, float scale, float offset) {
+        int64_t n = 1;
+        for (auto d : shape) n *= d;
+        std::vector<float> v(static_cast<size_t>(n));
+        for (auto &x : v) x = offset + scale * rng.uniform();
+        order.emplace_back(name, shape);
+        data.push_back(std::move(v));
+    };
+    const float w = 0.08f;  // larger than a fresh model's, so two layers give logits worth comparing
+    tensor("model.embed_tokens.weight", {vocab, embd}, w, 0);
+    for (int l = 0; l < layers; ++l) {
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        tensor(p + "input_layernorm.weight", {embd}, 0.1f, 1.0f);
+        tensor(p + "self_attn.q_proj.weight", {heads * hd, embd}, w * 3, 0);
+        tensor(p + "self_attn.k_proj.weight", {kv_heads * hd, embd}, w * 3, 0);
+        tensor(p + "self_attn.v_proj.weight", {kv_heads * hd, embd}, w, 0);
+        if (qwen) {
+            tensor(p + "self_attn.q_proj.bias", {heads * hd}, 0.2f, 0);
+            tensor(p + "self_attn.k_proj.bias", {kv_heads * hd}, 0.2f, 0);
+            tensor(p + "self_attn.v_proj.bias", {kv_heads * hd}, 0.2f, 0);
+        }
+        tensor(p + "self_attn.o_proj.weight", {embd, heads * hd}, w, 0);
+        tensor(p + "post_attention_layernorm.weight", {embd}, 0.1f, 1.0f);
+        tensor(p + "mlp.gate_proj.weight", {ff, embd}, w, 0);
+        tensor(p + "mlp.up_proj.weight", {ff, embd}, w, 0);
+        tensor(p + "mlp.down_proj.weight", {embd, ff}, w, 0);
+    }
+    tensor("model.norm.weight", {embd}, 0.1f, 1.0f);
+    if (!tied) tensor("lm_head.weight", {vocab, embd}, w, 0);
+
+    // safetensors: u64 header length, the JSON header, then the data in header order.
+    nlohmann::json header = nlohmann::json::object();
+    std::string body;
+    for (size_t i = 0; i < order.size(); ++i) {
+        const size_t begin = body.size();
+        for (float x : data[i]) {
+            if (qwen) {  // BF16: the float's upper half, rounded to nearest even
+                uint32_t u;
+                std::memcpy(&u, &x, 4);
+                const uint16_t h = uint16_t((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+                body.append(reinterpret_cast<const char *>(&h), 2);
+            } else {
+                body.append(reinterpret_cast<const char *>(&x), 4);
+            }
+        }
+        header[order[i].first] = {{"dtype", qwen ? "BF16" : "F32"}, {"shape", order[i].second}, {"data_offsets", {begin, body.size()}}};
+    }
+    header["__metadata__"] = {{"format", "pt"}};
+    std::string h = header.dump();
+    h.resize((h.size() + 7) / 8 * 8, ' ');
+    std::ofstream st(out + "/model.safetensors", std::ios::binary);
+    const uint64_t n = h.size();
+    st.write(reinterpret_cast<const char *>(&n), 8);
+    st << h << body;
+    if (!st) throw std::runtime_error("cannot write " + out + "/model.safetensors");
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -366,11 +470,13 @@ int main(int argc, char **argv) {
         std::vector<std::string> a(argv + 1, argv + argc);
         if (a.size() == 4 && a[0] == "stories") return stories(a[1], a[2], a[3]);
         if (a.size() == 4 && a[0] == "vocab") return vocab_only(a[1], a[2], a[3]);
+        if ((a.size() == 4 || a.size() == 5) && a[0] == "hf") return hf_folder(a[1], a[2], a[3], a.size() == 5 ? std::stoull(a[4]) : 1234);
         if ((a.size() == 5 || a.size() == 6) && a[0] == "random")
             return random_model(a[1], a[2], a[3], a[4], a.size() == 6 ? std::stoull(a[5]) : 1234);
         std::cerr << "usage: make_test_decoder stories STORIES.bin TOK.bin OUT.gguf\n"
                      "       make_test_decoder random smollm2-135m|qwen2.5-0.5b TOKENIZER_DIR f16|q8_0|q4_k_m OUT.gguf [SEED]\n"
-                     "       make_test_decoder vocab smollm2-135m|qwen2.5-0.5b|tinyllama TOKENIZER_DIR OUT.gguf\n";
+                     "       make_test_decoder vocab smollm2-135m|qwen2.5-0.5b|tinyllama TOKENIZER_DIR OUT.gguf\n"
+                     "       make_test_decoder hf tiny-llama|tiny-qwen2|tiny-tinyllama TOKENIZER_DIR OUT_DIR [SEED]\n";
         return 2;
     } catch (const std::exception &e) {
         std::cerr << "make_test_decoder: " << e.what() << "\n";
