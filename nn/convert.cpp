@@ -212,6 +212,110 @@ int need_int(const json &config, const char *key, const std::string &where) {
     return config[key].get<int>();
 }
 
+// Rule 8: BERT, as llama.cpp's converter writes it.
+ConvertReport convert_bert(const fs::path &folder, const json &config, const std::string &out, DType type) {
+    const std::string f = folder.string();
+    const int embd = need_int(config, "hidden_size", f), layers = need_int(config, "num_hidden_layers", f);
+    const int heads = need_int(config, "num_attention_heads", f), ff = need_int(config, "intermediate_size", f);
+    const int positions = need_int(config, "max_position_embeddings", f);
+    const int type_count = config.contains("type_vocab_size") ? need_int(config, "type_vocab_size", f) : 2;
+    GgufWriter w;
+    w.add("general.architecture", "bert");
+    w.add("general.name", folder.filename().empty() ? folder.parent_path().filename().string() : folder.filename().string());
+    w.add_u32("bert.context_length", uint32_t(positions));
+    w.add_u32("bert.embedding_length", uint32_t(embd));
+    w.add_u32("bert.feed_forward_length", uint32_t(ff));
+    w.add_u32("bert.block_count", uint32_t(layers));
+    w.add_u32("bert.attention.head_count", uint32_t(heads));
+    w.add_f32("bert.attention.layer_norm_epsilon", float(config.value("layer_norm_eps", 1e-12)));
+    w.add_bool("bert.attention.causal", false);
+    // Pooling from the sentence-transformers module (modules.json names its folder).
+    fs::path pooling_dir = folder / "1_Pooling";
+    if (auto modules = read_json(folder / "modules.json"); modules.is_array())
+        for (const auto &m : modules)
+            if (m.is_object() && m.value("type", "") == "sentence_transformers.models.Pooling" && m.contains("path") && m["path"].is_string())
+                pooling_dir = folder / m["path"].get<std::string>();
+    if (auto pooling = read_json(pooling_dir / "config.json"); pooling.is_object()) {
+        if (pooling.value("pooling_mode_mean_tokens", false)) w.add_u32("bert.pooling_type", 1);
+        else if (pooling.value("pooling_mode_cls_token", false)) w.add_u32("bert.pooling_type", 2);
+        else throw ModelError(pooling_dir.string() + "/config.json: a pooling other than mean or CLS is not supported");
+    }
+    w.add_u32("general.file_type", type == DType::F32 ? 0 : type == DType::F16 ? 1 : 7);
+    // The WordPiece vocabulary in llama.cpp's "phantom space" form: a word-initial piece gets
+    // U+2581 in front, a continuation ("##x") loses its marks, [SPECIAL] tokens stay.
+    std::vector<std::string> vocab;
+    if (std::ifstream in(folder / "vocab.txt"); in) {
+        for (std::string t; std::getline(in, t);) {
+            if (!t.empty() && t.back() == '\r') t.pop_back();
+            vocab.push_back(t);
+        }
+    } else if (auto tj = read_json(folder / "tokenizer.json"); tj.is_object() && tj.contains("model") && tj["model"].contains("vocab")) {
+        for (const auto &[t, id] : tj["model"]["vocab"].items()) {
+            if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > 10000000) throw ModelError(f + "/tokenizer.json: a bad token id");
+            if (size_t(id.get<int64_t>()) >= vocab.size()) vocab.resize(size_t(id.get<int64_t>()) + 1);
+            vocab[size_t(id.get<int64_t>())] = t;
+        }
+    } else {
+        throw ModelError(f + ": no vocab.txt or WordPiece tokenizer.json");
+    }
+    std::vector<std::string> tokens;
+    std::vector<int32_t> types;
+    for (const auto &t : vocab) {
+        const bool special = t.size() >= 2 && t.front() == '[' && t.back() == ']';
+        tokens.push_back(special ? t : t.rfind("##", 0) == 0 ? t.substr(2) : "\u2581" + t);
+        types.push_back(special ? 3 : 1);
+    }
+    auto id_of = [&](const std::string &t) -> int {
+        for (size_t i = 0; i < vocab.size(); ++i)
+            if (vocab[i] == t) return int(i);
+        return -1;
+    };
+    w.add("tokenizer.ggml.model", "bert");
+    w.add("tokenizer.ggml.pre", "default");
+    w.add("tokenizer.ggml.tokens", tokens);
+    w.add_i32s("tokenizer.ggml.token_type", types);
+    w.add_u32("tokenizer.ggml.token_type_count", uint32_t(type_count));
+    for (auto [key, token] : {std::pair{"bos", "[CLS]"}, {"eos", "[SEP]"}, {"unknown", "[UNK]"}, {"seperator", "[SEP]"},
+                              {"padding", "[PAD]"}, {"cls", "[CLS]"}, {"mask", "[MASK]"}})
+        if (int id = id_of(token); id >= 0) w.add_u32(std::string("tokenizer.ggml.") + key + "_token_id", uint32_t(id));
+
+    Checkpoint ck(folder);
+    const std::string prefix = ck.find("bert.embeddings.word_embeddings.weight") ? "bert." : "";
+    static const std::vector<std::pair<std::string, std::string>> names = {
+        {"embeddings.word_embeddings", "token_embd"}, {"embeddings.position_embeddings", "position_embd"},
+        {"embeddings.token_type_embeddings", "token_types"}, {"embeddings.LayerNorm", "token_embd_norm"},
+        {"attention.self.query", "attn_q"}, {"attention.self.key", "attn_k"}, {"attention.self.value", "attn_v"},
+        {"attention.output.dense", "attn_output"}, {"attention.output.LayerNorm", "attn_output_norm"},
+        {"intermediate.dense", "ffn_up"}, {"output.dense", "ffn_down"}, {"output.LayerNorm", "layer_output_norm"},
+        {"encoder.layer.", "blk."}};
+    if (!ck.find(prefix + "embeddings.word_embeddings.weight")) throw ModelError(f + ": the checkpoint has no embeddings.word_embeddings.weight");
+    size_t count = 0;
+    for (const auto &[hf_name, t] : ck.tensors) {
+        if (hf_name.rfind(prefix, 0) != 0) continue;  // heads of task checkpoints (cls., classifier.)
+        std::string name = hf_name.substr(prefix.size());
+        if (name.rfind("pooler.", 0) == 0) continue;  // the converter drops the pooler
+        for (const auto &[from, to] : names)
+            if (auto at = name.find(from); at != std::string::npos) name.replace(at, from.size(), to);
+        // 1-D tensors and the token-type embeddings stay F32 (llama.cpp adds the latter's row 0 to
+        // F32 activations directly).
+        DType to = t->shape.size() < 2 || name.rfind("token_types", 0) == 0 ? DType::F32 : type;
+        if (to == DType::Q8_0 && t->shape.back() % 32) to = DType::F16;
+        const Tensor *src = t;
+        w.add_tensor(name, t->shape, to, [src, to]() {
+            const std::vector<float> x = floats_of(*src);
+            const int64_t cols = src->shape.back();
+            return quantize_rows(to, x.data(), int64_t(x.size()) / cols, cols, src->name);
+        });
+        ++count;
+    }
+    w.write(out);
+    ConvertReport r;
+    r.architecture = "bert";
+    r.tensors = count;
+    r.file_bytes = fs::file_size(out);
+    return r;
+}
+
 }  // namespace
 
 ConvertReport convert_model(const std::string &folder_arg, const std::string &out, DType type) {
@@ -227,7 +331,8 @@ ConvertReport convert_model(const std::string &folder_arg, const std::string &ou
     std::string arch;
     if (hf_arch == "LlamaForCausalLM") arch = "llama";
     else if (hf_arch == "Qwen2ForCausalLM") arch = "qwen2";
-    else throw ModelError(folder_arg + ": architecture '" + hf_arch + "' is not supported (LlamaForCausalLM, Qwen2ForCausalLM)");
+    else if (hf_arch == "BertModel" || (hf_arch.empty() && config.value("model_type", "") == "bert")) return convert_bert(folder, config, out, type);
+    else throw ModelError(folder_arg + ": architecture '" + hf_arch + "' is not supported (LlamaForCausalLM, Qwen2ForCausalLM, BertModel)");
 
     const int embd = need_int(config, "hidden_size", folder_arg), layers = need_int(config, "num_hidden_layers", folder_arg);
     const int heads = need_int(config, "num_attention_heads", folder_arg), ff = need_int(config, "intermediate_size", folder_arg);

@@ -5,7 +5,7 @@
 //      names), and the tokenizer: tokenizer.json (byte-level BPE: GGUF "gpt2" with its merges and
 //      pre-tokenizer name) or tokenizer.model (SentencePiece: GGUF "llama", pieces, scores,
 //      types), with tokenizer_config.json's special tokens, add_bos_token and chat template.
-//   2. Architectures: LlamaForCausalLM ("llama") and Qwen2ForCausalLM ("qwen2").
+//   2. Architectures: LlamaForCausalLM ("llama"), Qwen2ForCausalLM ("qwen2"), BertModel ("bert").
 //   3. Tensors are renamed (model.layers.N.self_attn.q_proj.weight -> blk.N.attn_q.weight, ...).
 //      llama's q and k rows are permuted from Hugging Face's rotate-half order (the two halves of
 //      each head rotate together) to the adjacent pairs llama.cpp's llama rotates; qwen2 keeps
@@ -16,6 +16,9 @@
 //      whole 32-blocks) or F32, as asked.
 //   7. rope_scaling: linear is written as it is; llama3 as the rope_freqs.weight factors llama.cpp
 //      computes; another kind is refused.
+//   8. BertModel (a sentence encoder, with its sentence-transformers pooling): "bert", the
+//      WordPiece vocabulary in llama.cpp's phantom-space form (vocab.txt or tokenizer.json), the
+//      pooler dropped, 1-D tensors and the token-type embeddings F32.
 //
 // Threads: convert_model runs on the calling thread (quantising on the compute pool).
 #pragma once

@@ -6,6 +6,7 @@
 
 #include "helpers.h"
 #include "nn/embedder.h"
+#include "nn/convert.h"
 #include "nn/quantize_model.h"
 #include "nn/weights.h"
 #include "parity.h"
@@ -115,6 +116,40 @@ TEST_CASE("saem quantize on a BERT GGUF: the encoder loads each type and its emb
         for (size_t i = 0; i < passages.size(); ++i) worst = std::min(worst, cosine(&want[i * size_t(dim)], &got[i * size_t(dim)], dim));
         MESSAGE(std::string(type) << ": least cosine to F16 " << worst);
         CHECK(worst >= least);
+    }
+}
+
+// tools/make_test_encoder writes the same weights both as a sentence-transformers folder and, on
+// its own, as the GGUFs llama.cpp's converter makes (which the slow case above checks against
+// llama.cpp's embeddings): saem convert of the folder must give those GGUFs.
+TEST_CASE("saem convert of a sentence-transformers BERT folder gives llama.cpp's converter layout, tensor for tensor") {
+    for (auto [type, suffix] : {std::pair{DType::F32, ".f32.gguf"}, {DType::F16, ".f16.gguf"}, {DType::Q8_0, ".q8_0.gguf"}}) {
+        CAPTURE(suffix);
+        const std::string out = models().base + "-converted" + suffix;
+        auto r = convert_model(models().base + "-st", out, type);
+        CHECK(r.architecture == "bert");
+        Gguf got(out), want(models().base + suffix);
+        CHECK(got.metadata().size() == want.metadata().size());
+        for (const auto &[key, v] : want.metadata()) {
+            CAPTURE(key);
+            const auto *g = got.find(key);
+            REQUIRE(g);
+            if (key == "general.name") continue;  // the folder's name
+            CHECK(g->type == v.type);
+            CHECK(g->number == v.number);
+            CHECK(g->text == v.text);
+            CHECK(g->numbers == v.numbers);
+            CHECK(g->strings == v.strings);
+        }
+        REQUIRE(got.tensors().size() == want.tensors().size());
+        for (size_t i = 0; i < want.tensors().size(); ++i) {
+            const Tensor &a = got.tensors()[i], &b = want.tensors()[i];
+            CAPTURE(b.name);
+            CHECK(a.name == b.name);
+            CHECK(a.type == b.type);
+            CHECK(a.shape == b.shape);
+            CHECK((a.bytes == b.bytes && std::memcmp(a.data, b.data, a.bytes) == 0));
+        }
     }
 }
 
