@@ -170,7 +170,8 @@ public:
             size_t m = std::min(n - done, size_t(batch_));
             // Rows of this batch from `from` on are outputs; they land at their place among the outputs.
             const size_t from = std::clamp(first_output, done, done + m) - done;
-            forward(tokens + done, int(m), int(from), logits_.data() + (done + from - first_output) * vocab);
+            float *out = from < m ? logits_.data() + (done + from - first_output) * vocab : nullptr;  // none in this batch
+            forward(tokens + done, int(m), int(from), out);
         }
         return logits_.data();
     }
