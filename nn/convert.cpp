@@ -81,15 +81,9 @@ std::vector<float> permute_rows(const std::vector<float> &w, int heads, int64_t 
     return out;
 }
 
-// SentencePiece's tokenizer.model is a protobuf ModelProto: field 1 repeats SentencePiece
-// {1: piece, 2: score (float), 3: type}. Its types number as GGUF's token types do.
-struct Piece {
-    std::string text;
-    float score = 0;
-    int32_t type = 1;
-};
+}  // namespace
 
-std::vector<Piece> read_sentencepiece(const std::string &path) {
+std::vector<SentencePiece> read_sentencepiece(const std::string &path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw ModelError(path + ": cannot read");
     const std::string b(std::istreambuf_iterator<char>(in), {});
@@ -113,7 +107,7 @@ std::vector<Piece> read_sentencepiece(const std::string &path) {
         else if (wire == 5) need(pos, 4), pos += 4;
         else throw ModelError(path + ": not a SentencePiece model (protobuf wire type " + std::to_string(wire) + ")");
     };
-    std::vector<Piece> out;
+    std::vector<SentencePiece> out;
     while (at < b.size()) {
         const uint64_t key = varint(at);
         if (key >> 3 != 1 || (key & 7) != 2) {
@@ -123,7 +117,7 @@ std::vector<Piece> read_sentencepiece(const std::string &path) {
         const uint64_t len = varint(at);
         need(at, len);
         const size_t end = at + len;
-        Piece p;
+        SentencePiece p;
         while (at < end) {
             const uint64_t k = varint(at);
             if (k >> 3 == 1 && (k & 7) == 2) {
@@ -146,6 +140,8 @@ std::vector<Piece> read_sentencepiece(const std::string &path) {
     if (out.empty()) throw ModelError(path + ": no pieces: not a SentencePiece model");
     return out;
 }
+
+namespace {
 
 // Rules 1 and 5: the tokenizer.ggml.* metadata.
 void write_vocabulary(GgufWriter &w, const fs::path &folder, const json &config, int64_t vocab_size) {

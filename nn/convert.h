@@ -26,8 +26,19 @@
 #include "nn/weights.h"
 
 #include <string>
+#include <vector>
 
 namespace saem::nn {
+
+// One piece of SentencePiece's tokenizer.model (a protobuf ModelProto whose field 1 repeats
+// {1: piece, 2: score, 3: type}); its types number as GGUF's token types do.
+struct SentencePiece {
+    std::string text;
+    float score = 0;
+    int32_t type = 1;
+};
+// Throws ModelError for a file that is unreadable, truncated or holds no pieces.
+std::vector<SentencePiece> read_sentencepiece(const std::string &path);
 
 struct ConvertReport {
     std::string architecture;

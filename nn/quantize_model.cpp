@@ -127,7 +127,8 @@ QuantizeReport quantize_model(const std::string &in, const std::string &out, Qua
         QuantizedTensor q{t.name, t.type, to, t.bytes, size_t(rows) * row_bytes(to, cols)};
         report.tensors.push_back(q);
         const Tensor *src = &t;
-        w.add_tensor(t.name, t.shape, to, [src, to, rows, cols, q, &report, &progress, total]() {
+        const size_t index = report.tensors.size();
+        w.add_tensor(t.name, t.shape, to, [src, to, rows, cols, q, index, &progress, total]() {
             std::string bytes;
             if (to == src->type) {
                 bytes.assign(reinterpret_cast<const char *>(src->data), src->bytes);
@@ -143,11 +144,7 @@ QuantizeReport quantize_model(const std::string &in, const std::string &out, Qua
                 });
                 for (auto &p : parts) bytes += p;
             }
-            if (progress) {
-                size_t done = 0;
-                while (done < report.tensors.size() && report.tensors[done].name != q.name) ++done;
-                progress(q, done + 1, total);
-            }
+            if (progress) progress(q, index, total);
             return bytes;
         });
     }

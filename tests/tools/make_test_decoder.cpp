@@ -18,6 +18,7 @@
 //
 // The vocabulary is written from tokenizer.json directly, as llama.cpp's converter does, so saem's
 // own tokenizer code is tested against it rather than used to make it.
+#include "nn/convert.h"
 #include "nn/gguf_writer.h"
 #include "nn/quantize_model.h"
 
@@ -136,62 +137,6 @@ struct Shape {
     float rope_base, eps, init_std;  // init_std: the model config's initializer_range
     bool bias;
 };
-
-// SentencePiece's tokenizer.model is a protobuf ModelProto: field 1 repeats SentencePiece
-// {1: piece, 2: score (float), 3: type}. Its types number as GGUF's token types do.
-struct Piece {
-    std::string text;
-    float score = 0;
-    int32_t type = 1;
-};
-
-std::vector<Piece> read_sentencepiece(const std::string &path) {
-    std::string b = read_file(path);
-    size_t at = 0;
-    auto varint = [&](size_t &pos) {
-        uint64_t v = 0;
-        for (int shift = 0; pos < b.size(); shift += 7) {
-            uint8_t c = uint8_t(b[pos++]);
-            v |= uint64_t(c & 0x7F) << shift;
-            if (!(c & 0x80)) break;
-        }
-        return v;
-    };
-    auto skip = [&](size_t &pos, int wire) {
-        if (wire == 0) varint(pos);
-        else if (wire == 1) pos += 8;
-        else if (wire == 2) pos += varint(pos);
-        else if (wire == 5) pos += 4;
-        else throw std::runtime_error(path + ": unexpected protobuf wire type");
-    };
-    std::vector<Piece> out;
-    while (at < b.size()) {
-        uint64_t key = varint(at);
-        if (key >> 3 != 1 || (key & 7) != 2) {
-            skip(at, int(key & 7));
-            continue;
-        }
-        size_t end = at + varint(at);
-        Piece p;
-        while (at < end) {
-            uint64_t k = varint(at);
-            if (k >> 3 == 1 && (k & 7) == 2) {
-                size_t n = varint(at);
-                p.text = b.substr(at, n);
-                at += n;
-            } else if (k >> 3 == 2 && (k & 7) == 5) {
-                std::memcpy(&p.score, b.data() + at, 4);
-                at += 4;
-            } else if (k >> 3 == 3 && (k & 7) == 0) {
-                p.type = int32_t(varint(at));
-            } else {
-                skip(at, int(k & 7));
-            }
-        }
-        out.push_back(p);
-    }
-    return out;
-}
 
 const char *kChatML =
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\n"
